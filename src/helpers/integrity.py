@@ -1,0 +1,182 @@
+"""Checks that keep the book honest: twins in sync, every notebook in the toc, fresh copies.
+
+``python -m helpers.integrity`` prints every problem (and exits 1 if there is one); the
+test suite runs the same checks on the repository. Each check returns a list of
+human-readable problems, each of which says how to fix it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import yaml
+
+from helpers.pages import render_pages
+from helpers.run import OUTPUT_DIR, RESULTS_DIR, read_provenance, source_hash
+
+NOTEBOOKS = "notebooks"
+PUBLISHED_PROFILES = ("cpu", "gpu")
+
+COLAB_CELL = """\
+# On Colab (or wherever this book's helpers are missing), install them from the repository.
+try:
+    import helpers
+except ImportError:
+    import importlib
+    import subprocess
+    import sys
+
+    package = "dl-notes-helpers @ git+{url}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)
+    importlib.invalidate_caches()
+    import helpers"""
+
+
+def colab_cell(url: str) -> str:
+    """The first code cell of every notebook, for the repository at ``url``."""
+    return COLAB_CELL.format(url=url.rstrip("/"))
+
+
+def repository_url(root: Path) -> str:
+    """The repository URL, set once in ``_config.yml`` (launch buttons and Colab installs)."""
+    config = yaml.safe_load((root / "_config.yml").read_text("utf-8"))
+    return config["repository"]["url"]
+
+
+def toc_files(root: Path) -> list[str]:
+    """Every ``file:`` (and the root) in ``_toc.yml``, without suffixes."""
+
+    def walk(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("file", "root"):
+                    yield str(Path(value).with_suffix("")) if Path(value).suffix else str(value)
+                else:
+                    yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    return list(walk(yaml.safe_load((root / "_toc.yml").read_text("utf-8"))))
+
+
+def _cells(path: Path) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in jupytext.read(path).cells]
+
+
+def check_twins(root: Path) -> list[str]:
+    """Each ``notebooks/NN.py`` has an ``.ipynb`` twin with the same cells, and vice versa."""
+    problems = []
+    folder = root / NOTEBOOKS
+    stems = {p.stem for p in folder.glob("*.py")} | {p.stem for p in folder.glob("*.ipynb")}
+    for stem in sorted(stems):
+        script, notebook = folder / f"{stem}.py", folder / f"{stem}.ipynb"
+        if not script.is_file() or not notebook.is_file():
+            missing = script if not script.is_file() else notebook
+            problems.append(f"{missing.relative_to(root)} is missing: pair it with "
+                            f"`jupytext --set-formats ipynb,py:percent` and `jupytext --sync`")
+        elif _cells(script) != _cells(notebook):
+            problems.append(f"{notebook.relative_to(root)} differs from its .py twin: "
+                            f"run `jupytext --sync {script.relative_to(root)}`")
+    return problems
+
+
+def check_conventions(root: Path) -> list[str]:
+    """The source notebooks: no outputs, the Colab cell first, a ``profile`` parameter."""
+    problems = []
+    expected_colab = colab_cell(repository_url(root))
+    for path in sorted((root / NOTEBOOKS).glob("*.ipynb")):
+        name = path.relative_to(root)
+        notebook = nbformat.read(path, as_version=4)
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        if any(cell.get("outputs") or cell.get("execution_count") for cell in code):
+            problems.append(f"{name} has outputs: sources stay clean "
+                            "(`jupyter nbconvert --clear-output --inplace`)")
+        if not code or code[0].source.strip() != expected_colab:
+            problems.append(f"{name}: the first code cell must be the Colab cell "
+                            "(helpers.integrity.colab_cell, with the URL from _config.yml)")
+        parameters = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        if not parameters or "profile = None" not in parameters[0].source:
+            problems.append(f"{name} needs `profile = None` in a cell tagged 'parameters'")
+        if notebook.metadata.get("kernelspec", {}).get("name") != "python3":
+            problems.append(f"{name} needs the python3 kernelspec in its metadata")
+    return problems
+
+
+def check_toc(root: Path) -> list[str]:
+    """Every notebook is a chapter in ``_toc.yml`` (as its executed copy), and every entry exists."""
+    listed = set(toc_files(root))
+    problems = [
+        f"{path.relative_to(root)} is not in _toc.yml: add `- file: {OUTPUT_DIR / path.stem}`"
+        for path in sorted((root / NOTEBOOKS).glob("*.ipynb"))
+        if (OUTPUT_DIR / path.stem).as_posix() not in listed
+    ]
+    for entry in sorted(listed):
+        if not any((root / f"{entry}{suffix}").is_file() for suffix in (".md", ".ipynb")):
+            problems.append(f"_toc.yml lists {entry}, which does not exist")
+    return problems
+
+
+def check_executed(root: Path) -> list[str]:
+    """Each notebook has a passing, fresh executed copy from a published profile."""
+    problems = []
+    for source in sorted((root / NOTEBOOKS).glob("*.ipynb")):
+        executed = root / OUTPUT_DIR / source.name
+        rerun = f"run `python -m helpers.run {source.stem}` and commit the result"
+        provenance = read_provenance(executed)
+        if provenance is None:
+            what = "no executed copy" if not executed.is_file() else "no provenance"
+            problems.append(f"{source.stem}: {what} in {OUTPUT_DIR}: {rerun}")
+            continue
+        if provenance.get("source_hash") != source_hash(source):
+            problems.append(f"{executed.relative_to(root)} is stale (its source changed): {rerun}")
+        if provenance.get("status") != "ok":
+            problems.append(f"{executed.relative_to(root)} did not pass "
+                            f"({provenance.get('status')}: {provenance.get('detail')})")
+        if provenance.get("profile") not in PUBLISHED_PROFILES:
+            problems.append(f"{executed.relative_to(root)} ran with profile "
+                            f"{provenance.get('profile')!r}; the book publishes cpu or gpu runs")
+        if not (root / RESULTS_DIR / f"{source.stem}.json").is_file():
+            problems.append(f"{source.stem} has no {RESULTS_DIR}/{source.stem}.json: {rerun}")
+    sources = {p.stem for p in (root / NOTEBOOKS).glob("*.ipynb")}
+    for folder, suffix in ((OUTPUT_DIR, ".ipynb"), (RESULTS_DIR, ".json")):
+        for orphan in sorted((root / folder).glob(f"*{suffix}")):
+            if orphan.stem not in sources:
+                problems.append(f"{orphan.relative_to(root)} has no source notebook: delete it")
+    return problems
+
+
+def check_pages(root: Path) -> list[str]:
+    """The Status and Reproduction pages match the results on disk."""
+    return [
+        f"{path.relative_to(root)} is out of date: run `python -m helpers.pages`"
+        for path, text in render_pages(root).items()
+        if not path.is_file() or path.read_text("utf-8") != text
+    ]
+
+
+CHECKS = (check_twins, check_conventions, check_toc, check_executed, check_pages)
+
+
+def problems(root: Path) -> list[str]:
+    """Every integrity problem of the book at ``root``."""
+    return [problem for check in CHECKS for problem in check(root)]
+
+
+def main() -> int:
+    from helpers.run import find_root
+
+    found = problems(find_root())
+    for problem in found:
+        print(f"- {problem}")
+    print(f"{len(found)} problem(s)" if found else "the book is consistent")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

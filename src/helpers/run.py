@@ -1,0 +1,471 @@
+"""The runner: execute notebooks with papermill into the book, stamped with their provenance.
+
+    python -m helpers.run [--profile P] [--all] [--timeout S] [-p NAME VALUE] [NOTEBOOK ...]
+
+With no NOTEBOOK it looks at every ``notebooks/*.ipynb`` and re-executes only those whose
+executed copy in ``book/notebooks/`` is missing, failed or stale (its source hash differs
+from the notebook's current source, or it ran with another profile than the one asked
+for); ``--all`` re-executes every one. Named notebooks (``03_mlps``, or a path to the
+``.ipynb`` or its ``.py`` twin) always run.
+
+Each notebook runs in its own papermill process with a wall-clock timeout, so one that
+hangs or fails does not stop the others. The executed copy (also a failed one, so the
+traceback can be read) carries a ``provenance`` block in its metadata: profile, device,
+wall time, date, git commit, package versions, the hash of the source it ran and the
+status. The notebook's recorded results (see :mod:`helpers.results`) are gathered into
+``book/results/<notebook>.json``; the Status and Reproduction pages are then regenerated.
+A summary table is printed at the end; the exit status is 1 if any notebook failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import hashlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jupytext
+import nbformat
+import yaml
+
+from helpers import profiles
+from helpers.results import RESULTS_ENV, read_records
+
+NOTEBOOKS_DIR = "notebooks"
+OUTPUT_DIR = Path("book") / "notebooks"
+RESULTS_DIR = Path("book") / "results"
+LOG_DIR = Path("_build") / "logs"
+DEFAULT_TIMEOUT_S = {"smoke": 600, "cpu": 3600, "gpu": 3600, "auto": 3600}
+PROVENANCE_KEY = "provenance"
+# Packages whose versions change what a notebook computes or how it renders.
+TRACKED_PACKAGES = (
+    "torch", "numpy", "matplotlib", "tokenizers", "tqdm", "papermill", "nbclient",
+    "ipykernel", "jupytext", "myst-nb", "dl-notes-helpers",
+)
+
+
+class RunnerError(Exception):
+    """A mistake in how the runner was called: a bad name, profile or parameter."""
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The book's root: the nearest folder upwards from ``start`` holding ``_toc.yml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder
+    raise RunnerError(f"no _toc.yml in {here} or above it: run from inside the book's repository")
+
+
+def source_hash(path: str | os.PathLike[str]) -> str:
+    """A hash of what a notebook says (cell types and sources), not of outputs or metadata.
+
+    The ``.py`` twin and the ``.ipynb`` give the same hash when jupytext keeps them in sync,
+    and a cell papermill injected (``injected-parameters``) is left out, so the hash of an
+    executed copy's input can be recomputed from the source alone.
+    """
+    notebook = jupytext.read(path)
+    cells = [
+        [cell.cell_type, cell.source.strip()]
+        for cell in notebook.cells
+        if "injected-parameters" not in cell.get("metadata", {}).get("tags", [])
+    ]
+    digest = hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode("utf-8"))
+    return "sha256:" + digest.hexdigest()
+
+
+def available_notebooks(root: Path) -> list[Path]:
+    return sorted((root / NOTEBOOKS_DIR).glob("*.ipynb"))
+
+
+def resolve_notebook(root: Path, name: str) -> Path:
+    """A notebook named by stem, file name or path; the ``.py`` twin maps to its ``.ipynb``."""
+    candidates = [Path(name), root / NOTEBOOKS_DIR / name, root / NOTEBOOKS_DIR / f"{name}.ipynb"]
+    for candidate in candidates:
+        if candidate.suffix == ".py":
+            candidate = candidate.with_suffix(".ipynb")
+        if candidate.suffix == ".ipynb" and candidate.is_file():
+            return candidate.resolve()
+    known = [path.stem for path in available_notebooks(root)]
+    close = difflib.get_close_matches(Path(name).stem, known, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    listing = ", ".join(known) if known else "(none)"
+    raise RunnerError(f"no notebook {name!r}.{hint} Notebooks in {NOTEBOOKS_DIR}/: {listing}")
+
+
+def notebook_parameters(path: Path) -> list[str]:
+    """The names assigned in the notebook's cell tagged ``parameters`` (papermill's rule)."""
+    notebook = nbformat.read(path, as_version=4)
+    names: list[str] = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            for node in ast.parse(cell.source).body:
+                targets = node.targets if isinstance(node, ast.Assign) else [
+                    getattr(node, "target", None)]
+                names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+# -------------------------------------------------------------------------- provenance
+
+
+def git_state(root: Path) -> tuple[str, bool]:
+    """The commit the book is at and whether its tracked files differ from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)", False
+    return commit, bool(dirty)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def read_provenance(path: Path) -> dict[str, Any] | None:
+    """The provenance block of an executed copy, or None if it has none."""
+    if not path.is_file():
+        return None
+    notebook = nbformat.read(path, as_version=4)
+    return notebook.metadata.get(PROVENANCE_KEY)
+
+
+def first_error(notebook: nbformat.NotebookNode) -> dict[str, Any] | None:
+    """Where and why an executed notebook stopped: the first cell with an error output."""
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for number, cell in enumerate(code_cells, 1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return {"code_cell": number, "ename": output.get("ename", ""),
+                        "evalue": output.get("evalue", "")}
+    return None
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass
+class Outcome:
+    """One row of the runner's summary."""
+
+    name: str
+    action: str  # "ran" or "reused"
+    status: str  # "ok", "failed" or "timeout"
+    profile: str = "?"
+    device: str = "?"
+    wall_time_s: float = 0.0
+    detail: str = ""
+    log: Path | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    root: Path
+    output_dir: Path
+    results_dir: Path
+    log_dir: Path
+    profile: str | None  # the --profile given, None to let the notebook resolve it
+    parameters: dict[str, Any]
+    timeout_s: float
+
+
+def is_fresh(source: Path, executed: Path, profile: str | None) -> bool:
+    """True if ``executed`` ran the current ``source`` successfully (with ``profile``)."""
+    provenance = read_provenance(executed)
+    if not provenance or provenance.get("status") != "ok":
+        return False
+    if provenance.get("source_hash") != source_hash(source):
+        return False
+    return profile in (None, profiles.AUTO) or provenance.get("profile") == profile
+
+
+def _parameters(plan: Plan) -> dict[str, Any]:
+    """What papermill injects: the -p parameters, and the profile when one was asked for."""
+    return {**plan.parameters, **({"profile": plan.profile} if plan.profile else {})}
+
+
+def _papermill_command(source: Path, output: Path, plan: Plan) -> list[str]:
+    command = [
+        sys.executable, "-m", "papermill", str(source), str(output),
+        "--cwd", str(source.parent), "--kernel", "python3", "--language", "python",
+        "--log-output", "--no-progress-bar",
+    ]
+    parameters = _parameters(plan)
+    if parameters:
+        command += ["-y", yaml.safe_dump(parameters)]
+    return command
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """Stop papermill and its kernel: TERM to the whole process group, KILL if it lingers."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def execute(source: Path, plan: Plan) -> Outcome:
+    """Run one notebook with papermill; stamp provenance; write its results file."""
+    name = source.stem
+    output = plan.output_dir / source.name
+    plan.output_dir.mkdir(parents=True, exist_ok=True)
+    plan.results_dir.mkdir(parents=True, exist_ok=True)
+    plan.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = plan.log_dir / f"{name}.log"
+    hashed = source_hash(source)
+    commit, dirty = git_state(plan.root)
+
+    with tempfile.TemporaryDirectory(prefix="nbrun-") as scratch:
+        results_file = Path(scratch) / "results.jsonl"
+        results_file.touch()
+        partial = Path(scratch) / source.name  # papermill writes here; moved when stamped
+        env = {**os.environ, RESULTS_ENV: str(results_file), "PYTHONUNBUFFERED": "1"}
+        started = datetime.now(timezone.utc)
+        clock = time.perf_counter()
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                _papermill_command(source, partial, plan), stdout=log, stderr=subprocess.STDOUT,
+                env=env, start_new_session=True,
+            )
+            try:
+                returncode = process.wait(timeout=plan.timeout_s)
+            except subprocess.TimeoutExpired:
+                _terminate(process)
+                returncode = None
+        wall = time.perf_counter() - clock
+        records = read_records(results_file)
+
+        if partial.is_file():
+            notebook = nbformat.read(partial, as_version=4)
+        else:  # papermill died before writing anything (e.g. a bad kernel or parameters)
+            notebook = nbformat.v4.new_notebook(cells=jupytext.read(source).cells)
+        error = first_error(notebook)
+        if returncode is None:
+            status, detail = "timeout", f"stopped after the {plan.timeout_s:.0f} s timeout"
+        elif returncode == 0:
+            status, detail = "ok", ""
+        else:
+            status = "failed"
+            detail = (
+                f"code cell {error['code_cell']}: {error['ename']}: {error['evalue']}"
+                if error else f"papermill exited with status {returncode}: {_last_line(log_path)}"
+            )
+        run_info = next((entry for entry in records if entry["kind"] == "run"), {})
+        provenance = {
+            "status": status,
+            "detail": detail,
+            "profile": run_info.get("profile", plan.profile or "unknown (no profiles.setup)"),
+            "profile_requested": plan.profile or profiles.AUTO,
+            "profile_env": os.environ.get(profiles.ENV_VAR, ""),
+            "device": run_info.get("device", "unknown (no profiles.setup)"),
+            "seed": run_info.get("seed"),
+            "wall_time_s": round(wall, 2),
+            "started": started.isoformat(timespec="seconds"),
+            "date": started.date().isoformat(),
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "source": source.relative_to(plan.root).as_posix()
+            if source.is_relative_to(plan.root) else str(source),
+            "source_hash": hashed,
+            "parameters": _parameters(plan),
+            "host": platform.node(),
+            "packages": package_versions(),
+        }
+        notebook.metadata[PROVENANCE_KEY] = provenance
+        nbformat.write(notebook, output)
+
+    summary = {
+        "notebook": name,
+        "title": notebook_title(notebook) or name,
+        "provenance": {k: v for k, v in provenance.items() if k != "packages"},
+        "values": [entry for entry in records if entry["kind"] == "value"],
+        "comparisons": [entry for entry in records if entry["kind"] == "comparison"],
+    }
+    results_path = plan.results_dir / f"{name}.json"
+    results_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return Outcome(name, "ran", status, provenance["profile"], provenance["device"], wall,
+                   detail, log_path, records)
+
+
+def _last_line(path: Path) -> str:
+    lines = [line for line in path.read_text("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "(empty log)"
+
+
+def notebook_title(notebook: nbformat.NotebookNode) -> str | None:
+    """The text of the first Markdown heading, for the Status page."""
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return None
+
+
+def reused(executed: Path) -> Outcome:
+    provenance = read_provenance(executed) or {}
+    return Outcome(executed.stem, "reused", provenance.get("status", "?"),
+                   provenance.get("profile", "?"), provenance.get("device", "?"),
+                   provenance.get("wall_time_s", 0.0), f"executed {provenance.get('date', '?')}")
+
+
+def summary_table(outcomes: list[Outcome]) -> str:
+    headers = ("notebook", "action", "profile", "device", "wall time", "status")
+    rows = [
+        (o.name, o.action, o.profile, o.device, f"{o.wall_time_s:.1f} s", o.status)
+        for o in outcomes
+    ]
+    widths = [max(len(str(row[i])) for row in (headers, *rows)) for i in range(len(headers))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [line.format(*headers), line.format(*("-" * w for w in widths))]
+    out += [line.format(*row) for row in rows]
+    for outcome in outcomes:
+        if outcome.status != "ok":
+            out.append(f"{outcome.name}: {outcome.status}: {outcome.detail} (log: {outcome.log})")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------- CLI
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.run",
+        description="Execute notebooks with papermill into the book, with provenance.",
+    )
+    parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                        help="names (03_mlps) or paths; default: every stale or missing one")
+    parser.add_argument("--profile", help=f"one of {', '.join(profiles.VALID_NAMES)} "
+                        "(default: NB_PROFILE if set, else auto)")
+    parser.add_argument("--all", action="store_true",
+                        help="re-execute every notebook, fresh or not")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="wall-clock limit per notebook (default: 600 smoke, 3600 cpu/gpu)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"),
+                        help="another papermill parameter (VALUE is read as YAML)")
+    parser.add_argument("--output-dir", type=Path, help=f"default: {OUTPUT_DIR}")
+    parser.add_argument("--results-dir", type=Path, help=f"default: {RESULTS_DIR}")
+    return parser.parse_args(argv)
+
+
+def _requested_profile(flag: str | None) -> str | None:
+    """The --profile flag checked against NB_PROFILE: they must not disagree."""
+    env = os.environ.get(profiles.ENV_VAR, "").strip()
+    if flag is not None:
+        profiles.check_name(flag, origin="--profile")
+    if env:
+        profiles.check_name(env, origin=f"environment variable {profiles.ENV_VAR}")
+        if flag is not None and flag != env:
+            raise RunnerError(
+                f"--profile {flag} contradicts {profiles.ENV_VAR}={env}; "
+                "the environment variable would win inside the notebook: unset one of them"
+            )
+        return env
+    return flag
+
+
+def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], list[Path]]:
+    """Check every input before anything runs; return the plan, what to run, what to reuse."""
+    profile = _requested_profile(args.profile)
+    book_output = (root / OUTPUT_DIR).resolve()
+    output_dir = (args.output_dir or root / OUTPUT_DIR).resolve()
+    concrete = profiles.resolve_profile(profile) if profile is not None else None
+    if concrete == "smoke" and output_dir == book_output:
+        raise RunnerError(
+            "smoke runs are not written into the book (they would publish toy numbers): "
+            "use --profile cpu or gpu, or pass --output-dir for a scratch folder"
+        )
+    parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
+    if "profile" in parameters:
+        raise RunnerError("give the profile with --profile, not -p profile")
+
+    selected = [resolve_notebook(root, name) for name in args.notebooks]
+    if not selected:
+        selected = available_notebooks(root)
+    for source in selected:
+        declared = notebook_parameters(source)
+        if "profile" not in declared:
+            raise RunnerError(
+                f"{source.name} has no `profile = None` in a cell tagged 'parameters'; "
+                "every notebook needs one (see the README)"
+            )
+        unknown = sorted(set(parameters) - set(declared))
+        if unknown:
+            raise RunnerError(
+                f"{source.name} has no parameter {', '.join(map(repr, unknown))}; "
+                f"its parameters are: {', '.join(declared)}"
+            )
+    timeout = args.timeout or DEFAULT_TIMEOUT_S[concrete or profiles.AUTO]
+    plan = Plan(root, output_dir, (args.results_dir or root / RESULTS_DIR).resolve(),
+                root / LOG_DIR, profile, parameters, timeout)
+    if args.notebooks or args.all:
+        return plan, selected, []
+    to_run, to_reuse = [], []
+    for source in selected:
+        fresh = is_fresh(source, output_dir / source.name, profile)
+        (to_reuse if fresh else to_run).append(source)
+    return plan, to_run, to_reuse
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        root = find_root()
+        plan, to_run, to_reuse = plan_runs(args, root)
+    except (RunnerError, profiles.ProfileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    outcomes = [reused(plan.output_dir / source.name) for source in to_reuse]
+    for source in to_run:
+        print(f"running {source.name} (log: {plan.log_dir / (source.stem + '.log')})",
+              flush=True)
+        outcomes.append(execute(source, plan))
+    outcomes.sort(key=lambda outcome: outcome.name)
+
+    if plan.results_dir == (root / RESULTS_DIR).resolve():
+        from helpers import pages
+
+        pages.write_pages(root)
+    print(summary_table(outcomes) if outcomes else "no notebooks to run")
+    return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

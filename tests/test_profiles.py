@@ -1,0 +1,92 @@
+"""Profiles: resolution order, errors that list the valid names, scale tables, seeding."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import profiles, results
+
+
+@pytest.fixture(autouse=True)
+def no_env_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NB_PROFILE", raising=False)
+    monkeypatch.delenv(results.RESULTS_ENV, raising=False)
+
+
+def test_environment_wins_over_parameter_which_wins_over_auto(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auto = "gpu" if torch.cuda.is_available() else "cpu"
+    assert profiles.resolve_profile(None) == auto
+    assert profiles.resolve_profile("auto") == auto
+    assert profiles.resolve_profile("cpu") == "cpu"
+    monkeypatch.setenv("NB_PROFILE", "smoke")
+    assert profiles.resolve_profile("cpu") == "smoke"
+    assert profiles.requested_profile("cpu") == ("smoke", "NB_PROFILE")
+
+
+@pytest.mark.parametrize("origin", ["parameter", "environment"])
+def test_unknown_profile_lists_the_valid_names(
+    monkeypatch: pytest.MonkeyPatch, origin: str
+) -> None:
+    if origin == "environment":
+        monkeypatch.setenv("NB_PROFILE", "fast")
+    with pytest.raises(profiles.ProfileError) as error:
+        profiles.resolve_profile("fast")
+    message = str(error.value)
+    assert "'fast'" in message and "smoke, cpu, gpu, auto" in message
+    assert ("NB_PROFILE" in message) == (origin == "environment")
+
+
+def test_gpu_profile_refuses_a_machine_without_accelerator() -> None:
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        assert profiles.pick_device("gpu").type in ("cuda", "mps")
+    else:
+        with pytest.raises(profiles.ProfileError, match="needs a CUDA or MPS device"):
+            profiles.pick_device("gpu")
+        assert profiles.pick_device("cpu") == torch.device("cpu")
+
+
+def test_setup_picks_the_profile_column_and_records_the_run() -> None:
+    run = profiles.setup("smoke", seed=3, n_train=(10, 100, 1000), lr=(0.1, 0.1, 0.05))
+    assert (run.profile, run.n_train, run.lr, run.seed) == ("smoke", 10, 0.1, 3)
+    assert run.values == {"n_train": 10, "lr": 0.1}
+    with pytest.raises(AttributeError, match="no setting 'epochs'"):
+        _ = run.epochs
+    (entry,) = [r for r in results.recorded() if r["kind"] == "run"]
+    assert entry["profile"] == "smoke" and entry["seed"] == 3
+    assert entry["settings"] == {"n_train": 10, "lr": 0.1}
+    table = run._repr_markdown_()
+    assert "| `n_train` | **10** | 100 | 1000 |" in table
+    assert "**smoke** (this run)" in table
+
+
+@pytest.mark.parametrize(
+    ("scales", "message"),
+    [
+        ({"n": (1, 2)}, "needs one per profile"),
+        ({"n": 5}, "triple"),
+        ({"n": "abc"}, "triple"),
+        ({"device": (1, 2, 3)}, "clashes"),
+        ({"table": (1, 2, 3)}, "clashes"),
+    ],
+)
+def test_malformed_scale_tables_are_errors(scales: dict, message: str) -> None:
+    with pytest.raises(profiles.ProfileError, match=message):
+        profiles.setup("smoke", seed=0, **scales)
+
+
+def test_seeding_makes_every_generator_repeat() -> None:
+    def draw() -> tuple[float, float, float]:
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    profiles.seed_everything(11)
+    first = draw()
+    profiles.seed_everything(11)
+    assert draw() == first
+    profiles.seed_everything(12)
+    assert draw() != first

@@ -1,0 +1,139 @@
+"""The runner, on throwaway notebooks in a temporary book: provenance, results, failures."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import TOY_PASSING, run_runner, write_notebook
+
+from helpers.run import read_provenance, source_hash
+
+SCRATCH = ("--output-dir", "out", "--results-dir", "res")
+
+
+def test_passing_notebook_is_stamped_with_provenance_and_results(toy_book: Path) -> None:
+    source = write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING)
+    done = run_runner(toy_book, "--profile", "smoke", *SCRATCH, "01_toy")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    executed = toy_book / "out" / "01_toy.ipynb"
+    provenance = read_provenance(executed)
+    assert provenance is not None
+    assert provenance["status"] == "ok"
+    assert provenance["profile"] == "smoke"
+    assert provenance["device"].startswith(("CPU", "NVIDIA", "Apple"))
+    assert provenance["seed"] == 7
+    assert 0 < provenance["wall_time_s"] < 300
+    assert provenance["date"] == provenance["started"][:10]
+    assert provenance["source"] == "notebooks/01_toy.ipynb"
+    assert provenance["source_hash"] == source_hash(source)
+    assert provenance["source_hash"] == source_hash(source.with_suffix(".py"))
+    for package in ("python", "torch", "numpy", "papermill", "dl-notes-helpers"):
+        assert provenance["packages"][package] != "not installed", package
+    # the notebook really ran: its outputs are in the executed copy, not in the source
+    notebook = nbformat.read(executed, as_version=4)
+    assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    assert not any(
+        cell.get("outputs") for cell in nbformat.read(source, 4).cells if cell.cell_type == "code"
+    )
+
+    summary = json.loads((toy_book / "res" / "01_toy.json").read_text("utf-8"))
+    assert summary["title"] == "A toy chapter"
+    assert [v["name"] for v in summary["values"]] == ["mean_x"]
+    (comparison,) = summary["comparisons"]
+    assert comparison["name"] == "std_x" and comparison["holds"] is True
+    assert abs(comparison["ours"] - 1.0) < 0.5
+    assert "01_toy" in done.stdout and "ok" in done.stdout  # the summary table
+
+
+def test_a_failure_is_reported_and_the_others_still_run(toy_book: Path) -> None:
+    notebooks = toy_book / "notebooks"
+    write_notebook(notebooks, "01_fails", "# %%\nanswer = 1 / 0\n")
+    write_notebook(notebooks, "02_passes", TOY_PASSING)
+    done = run_runner(toy_book, "--profile", "smoke", *SCRATCH)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert any("01_fails" in line and "failed" in line for line in lines), done.stdout
+    assert any("02_passes" in line and line.rstrip().endswith("ok") for line in lines)
+    assert "ZeroDivisionError" in done.stdout
+    failed = read_provenance(toy_book / "out" / "01_fails.ipynb")
+    assert failed["status"] == "failed" and "ZeroDivisionError" in failed["detail"]
+    assert read_provenance(toy_book / "out" / "02_passes.ipynb")["status"] == "ok"
+
+
+def test_a_hanging_notebook_is_stopped_at_the_timeout(toy_book: Path) -> None:
+    write_notebook(toy_book / "notebooks", "01_hangs", "# %%\nimport time\ntime.sleep(120)\n")
+    started = time.perf_counter()
+    done = run_runner(toy_book, "--profile", "smoke", "--timeout", "8", *SCRATCH)
+    assert time.perf_counter() - started < 60
+    assert done.returncode == 1
+    assert read_provenance(toy_book / "out" / "01_hangs.ipynb")["status"] == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "bogus"], "valid profiles: smoke, cpu, gpu, auto"),
+        (["--profile", "smoke", "01_toi"], "Did you mean 01_toy?"),
+        (["--profile", "smoke", "-p", "n_stesp", "3"], "its parameters are: profile"),
+        (["--profile", "smoke", "-p", "profile", "cpu"], "with --profile"),
+    ],
+    ids=["bogus-profile", "misspelled-notebook", "misspelled-parameter", "profile-as-parameter"],
+)
+def test_bad_input_is_an_error_before_anything_runs(
+    toy_book: Path, args: list[str], message: str
+) -> None:
+    write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING)
+    done = run_runner(toy_book, *args, *SCRATCH)
+    assert done.returncode == 2
+    assert message in done.stderr, done.stderr
+    assert not (toy_book / "out").exists()
+
+
+def test_env_profile_and_flag_must_agree(toy_book: Path) -> None:
+    write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING)
+    done = run_runner(toy_book, "--profile", "cpu", *SCRATCH, env={"NB_PROFILE": "smoke"})
+    assert done.returncode == 2 and "contradicts NB_PROFILE=smoke" in done.stderr
+    done = run_runner(toy_book, *SCRATCH, env={"NB_PROFILE": "tiny"})
+    assert done.returncode == 2 and "environment variable NB_PROFILE" in done.stderr
+
+
+def test_smoke_runs_are_kept_out_of_the_book(toy_book: Path) -> None:
+    write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING)
+    done = run_runner(toy_book, "--profile", "smoke")
+    assert done.returncode == 2 and "not written into the book" in done.stderr
+
+
+def test_default_run_reuses_fresh_copies_and_reruns_stale_ones(toy_book: Path) -> None:
+    source = write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING)
+    first = run_runner(toy_book, "--profile", "cpu")
+    assert first.returncode == 0, first.stdout + first.stderr
+    executed = toy_book / "book" / "notebooks" / "01_toy.ipynb"
+    assert read_provenance(executed)["profile"] == "cpu"
+    # the runner wrote the results and regenerated both pages
+    assert (toy_book / "book" / "results" / "01_toy.json").is_file()
+    assert "01_toy" in (toy_book / "book" / "status.md").read_text("utf-8")
+    assert "standard deviation" in (toy_book / "book" / "reproduction.md").read_text("utf-8")
+
+    again = run_runner(toy_book, "--profile", "cpu")
+    assert again.returncode == 0 and "reused" in again.stdout
+
+    write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING + "\n# %%\nprint('new')\n")
+    assert read_provenance(executed)["source_hash"] != source_hash(source)
+    stale = run_runner(toy_book, "--profile", "cpu")
+    assert stale.returncode == 0 and "ran" in stale.stdout and "reused" not in stale.stdout
+    assert read_provenance(executed)["source_hash"] == source_hash(source)
+
+
+def test_extra_parameters_reach_the_notebook(toy_book: Path) -> None:
+    body = "# %%\nassert extra == 41, extra\n"
+    write_notebook(toy_book / "notebooks", "01_params", body, parameters="extra = 1")
+    done = run_runner(toy_book, "--profile", "smoke", "-p", "extra", "41", *SCRATCH)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert read_provenance(toy_book / "out" / "01_params.ipynb")["parameters"] == {
+        "extra": 41, "profile": "smoke"
+    }
