@@ -1,0 +1,541 @@
+"""Every dataset the notebooks use: where it comes from, how it is checked, how it is parsed.
+
+Notebooks never open data files by path; they call a loader (`load_mnist`, `load_text`, ...)
+or, for the raw files, `fetch`. Each file of a dataset is looked for in this order, and the
+first place where it exists wins:
+
+1. ``$NB_DATA/<folder>/<file>``: an offline mirror (CI sets ``NB_DATA=../shared/data``);
+2. the user cache ``<cache>/<folder>/<file>``, where ``<cache>`` is ``$NB_CACHE_DIR`` if set,
+   else ``$XDG_CACHE_HOME/dl-notes``, else ``~/.cache/dl-notes``;
+3. known system locations (Debian's ``dataset-fashion-mnist`` package installs
+   ``/usr/share/datasets/fashion-mnist/``);
+4. a download into the cache, trying the dataset's URLs in order.
+
+Whatever is found is verified against the sha256 in the registry before it is used. A file
+that fails is reported (`CorruptDatasetError`, with its path) and never used; we do not
+quietly move on to the next place, because a damaged mirror should be fixed, not hidden.
+
+For ``.gz`` files the checksum is of the *decompressed* bytes. Gzip headers carry a file name
+and a time stamp that repackagers rewrite (Debian's Fashion-MNIST files differ from upstream
+only there), while the data inside is identical; hashing the decompressed bytes accepts any
+faithful copy, and a truncated gzip still fails, because decompressing it raises.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+import numpy as np
+from tqdm.auto import tqdm
+
+__all__ = [
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "TEXTS",
+    "CorruptDatasetError",
+    "DataFile",
+    "Dataset",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "ImageSet",
+    "cache_dir",
+    "fetch",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_text",
+    "load_tinystories",
+]
+
+DOWNLOAD_TIMEOUT_S = 30
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a dataset.
+
+    ``sha256`` is of the decompressed bytes for ``.gz`` files, of the file's bytes otherwise.
+    ``first_bytes`` marks a file that is the first N bytes of the file at its URLs: it is
+    downloaded with an HTTP ``Range`` request.
+    """
+
+    name: str
+    urls: tuple[str, ...]
+    sha256: str
+    first_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named set of files kept together in ``folder`` (under the mirror or the cache)."""
+
+    name: str
+    folder: str
+    files: tuple[DataFile, ...]
+    system_dirs: tuple[Path, ...] = ()
+
+    def file(self, name: str) -> DataFile:
+        """The `DataFile` called ``name``."""
+        for f in self.files:
+            if f.name == name:
+                return f
+        raise ValueError(
+            f"dataset {self.name!r} has no file {name!r}; "
+            f"its files are: {', '.join(f.name for f in self.files)}"
+        )
+
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+_MNIST_MIRRORS = (
+    "http://yann.lecun.com/exdb/mnist/",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+_MNIST_SHA256 = (
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+)
+_FASHION_MIRRORS = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+)
+_FASHION_SHA256 = (
+    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+)
+
+
+def _idx_dataset(name: str, mirrors: tuple[str, ...], sha256s: tuple[str, ...], **kw) -> Dataset:
+    files = tuple(
+        DataFile(f, tuple(m + f for m in mirrors), s)
+        for f, s in zip(_IDX_FILES, sha256s, strict=True)
+    )
+    return Dataset(name, name, files, **kw)
+
+
+def _text(name: str, file: str, sha256: str, *urls: str) -> Dataset:
+    return Dataset(name, "text", (DataFile(file, urls, sha256),))
+
+
+_GH = "https://raw.githubusercontent.com/"
+_PG = "https://www.gutenberg.org/cache/epub/"
+
+#: The registry: every dataset the notebooks may load, by name. Tests and the README list it.
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        _idx_dataset("mnist", _MNIST_MIRRORS, _MNIST_SHA256),
+        _idx_dataset(
+            "fashion-mnist",
+            _FASHION_MIRRORS,
+            _FASHION_SHA256,
+            system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
+        ),
+        _text(
+            "tinyshakespeare",
+            "tinyshakespeare.txt",
+            "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+            _GH + "karpathy/char-rnn/6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e"
+            "/data/tinyshakespeare/input.txt",
+        ),
+        # For the books, pinned copies that match our checksums come first; gutenberg.org
+        # serves the newest edition, which will usually fail verification.
+        _text(
+            "war_and_peace",
+            "war_and_peace_pg2600.txt",
+            "aa4a454fb73861c0c84c662ed1fa3ddd71bbd7a237783932c05d5f3b2cdd6718",
+            _GH + "declanwhchan/Synonyms/126a341ebb049ce99b3681b9ba5fef92c0cec65a/2600-0.txt",
+            _PG + "2600/pg2600.txt",
+        ),
+        _text(
+            "pride_and_prejudice",
+            "pride_and_prejudice_pg1342.txt",
+            "3d00cf3a53dfe55c553f49106e69673aadc52344ae5a8293ae6fa6bb21eabd89",
+            _GH + "KArcherSutherland/NLP_ngram/7a9ae46b6200c4950079c3d40c5cefb93ad24965/1342-0.txt",
+            _PG + "1342/pg1342.txt",
+        ),
+        _text(
+            "shakespeare_complete_works",
+            "shakespeare_complete_works_pg100.txt",
+            "17d47ae375676f7576feb3d931784223865403a18537707f9a567247015d6781",
+            _GH + "tmgreenside/CPSC_475/51d1a31a264ff978350c8093f12938199eebe4cf/100-0.txt",
+            _PG + "100/pg100.txt",
+        ),
+        Dataset(
+            "tinystories-sample",
+            "tinystories",
+            (
+                DataFile(
+                    "TinyStories-train-sample-2MiB.txt",
+                    (
+                        "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/"
+                        "TinyStories-train.txt",
+                        _GH + "gusjengis/toy-RNN/e4c7ff8bba4ff7989e69a3a816ebe4b14813b41e"
+                        "/data/tinystories_sample.txt",
+                    ),
+                    "5352b299dcb1a32898b2d779b145b5a05f3e1265953fd21c264c9f9f9c9ae33d",
+                    first_bytes=2_097_152,
+                ),
+            ),
+        ),
+    )
+}
+
+#: Names accepted by `load_text`; the value says whether it is a Project Gutenberg book.
+TEXTS: dict[str, bool] = {
+    "tinyshakespeare": False,
+    "war_and_peace": True,
+    "pride_and_prejudice": True,
+    "shakespeare_complete_works": True,
+}
+
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DatasetError(Exception):
+    """Base class of the errors this module raises about data files."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A file was in none of the places looked and could not be downloaded."""
+
+
+class CorruptDatasetError(DatasetError, ValueError):
+    """A file exists but does not match its checksum (or is not a valid gzip)."""
+
+    def __init__(self, message: str, path: Path, expected: str, actual: str):
+        super().__init__(message)
+        self.path, self.expected, self.actual = path, expected, actual
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def cache_dir() -> Path:
+    """The user cache for downloads: ``$NB_CACHE_DIR``, else ``$XDG_CACHE_HOME/dl-notes``,
+    else ``~/.cache/dl-notes``. Not created until something is downloaded."""
+    if os.environ.get("NB_CACHE_DIR"):
+        return Path(os.environ["NB_CACHE_DIR"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "dl-notes"
+
+
+def _candidates(ds: Dataset, f: DataFile) -> list[tuple[str, Path | None]]:
+    """(label, path) for each place looked, in order; path None where NB_DATA is unset."""
+    mirror = os.environ.get("NB_DATA")
+    places: list[tuple[str, Path | None]] = [
+        (
+            "offline mirror $NB_DATA",
+            Path(mirror).expanduser() / ds.folder / f.name if mirror else None,
+        ),
+        ("user cache", cache_dir() / ds.folder / f.name),
+    ]
+    places += [("system location", d / f.name) for d in ds.system_dirs]
+    return places
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def _sha256(path: Path, gz: bool) -> str:
+    """sha256 of the file, or of its decompressed content for gzip (raises on a bad gzip)."""
+    h = hashlib.sha256()
+    with gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify(path: Path, f: DataFile, what_to_do: str) -> None:
+    """Raise CorruptDatasetError unless ``path`` holds the content registered for ``f``."""
+    gz = f.name.endswith(".gz")
+    try:
+        actual = _sha256(path, gz)
+    except (OSError, EOFError, zlib.error) as e:  # truncated or damaged gzip stream
+        actual = f"unreadable ({type(e).__name__}: {e})"
+    if actual == f.sha256:
+        return
+    kind = "decompressed " if gz else ""
+    raise CorruptDatasetError(
+        f"{path} is corrupt: expected {kind}sha256 {f.sha256}, got {actual}. {what_to_do}",
+        path,
+        f.sha256,
+        actual,
+    )
+
+
+def _what_to_do(label: str, path: Path) -> str:
+    if label == "user cache":
+        return f"Delete {path} and run again to download a fresh copy."
+    if label.startswith("offline mirror"):
+        return (
+            "Replace it with a good copy (check the mirror with `sha256sum -c SHA256SUMS`) "
+            "or unset NB_DATA to use the cache and downloads instead."
+        )
+    return "Reinstall the package that provides it, or delete it."
+
+
+# --------------------------------------------------------------------------- download
+
+
+def _download(url: str, dest: Path, f: DataFile) -> None:
+    """Download ``url`` to ``dest`` through a temporary file; verified, then moved in place.
+
+    On any failure the temporary file is removed and the exception propagates.
+    """
+    headers = {"User-Agent": "dl-notes-helpers"}
+    if f.first_bytes is not None:
+        headers["Range"] = f"bytes=0-{f.first_bytes - 1}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        request = urllib.request.Request(url, headers=headers)
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
+        ):
+            limit = f.first_bytes  # a server may ignore Range: then read only the prefix
+            total = int(response.headers.get("Content-Length") or 0) or None
+            if limit is not None:
+                total = min(total or limit, limit)
+            got = 0
+            with tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f.name
+            ) as bar:
+                while chunk := response.read(_CHUNK if limit is None else min(_CHUNK, limit - got)):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+                    got += len(chunk)
+        _verify(tmp, f, "")
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _mismatch_note(url: str, err: CorruptDatasetError) -> str:
+    note = f"checksum mismatch (expected sha256 {err.expected}, got {err.actual})"
+    if (urlsplit(url).hostname or "").endswith("gutenberg.org"):
+        note += (
+            "; gutenberg.org serves the newest edition of each book, so this most likely means "
+            "a newer edition than the one these notes use, not a corrupt download"
+        )
+    return note
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def _locate(ds: Dataset, f: DataFile) -> Path:
+    """The verified path of one file: first place that has it, else a download."""
+    places = _candidates(ds, f)
+    for label, path in places:
+        if path is not None and path.is_file():
+            _verify(path, f, _what_to_do(label, path))
+            return path
+
+    dest = cache_dir() / ds.folder / f.name
+    failures = []
+    for url in f.urls:
+        try:
+            _download(url, dest, f)
+            return dest
+        except CorruptDatasetError as e:
+            failures.append(f"{url}: {_mismatch_note(url, e)}")
+        except Exception as e:  # noqa: BLE001 - every failure is reported below
+            failures.append(f"{url}: {type(e).__name__}: {e}")
+
+    looked = "\n".join(
+        f"  - {label}: " + (f"{path.absolute()} (not found)" if path else "(NB_DATA is not set)")
+        for label, path in places
+    )
+    tried = "\n".join(f"  - {line}" for line in failures) or "  (no URLs registered)"
+    raise DatasetNotFoundError(
+        f"Dataset {ds.name!r}: file {f.name!r} was not found and could not be downloaded.\n"
+        f"Looked in:\n{looked}\n"
+        f"Tried downloading (into {dest}):\n{tried}\n"
+        f"To work offline, set NB_DATA to a copy of the offline data mirror, e.g. "
+        f"`export NB_DATA=/path/to/shared/data`, so that the file is at "
+        f"$NB_DATA/{ds.folder}/{f.name}."
+    )
+
+
+def fetch(name: str, files: Iterable[str] | None = None) -> dict[str, Path]:
+    """Verified local paths of a dataset's files, by file name (all files, or ``files``).
+
+    Looks in the offline mirror, the cache and system locations, and downloads what is
+    missing (see the module docstring). Raises `CorruptDatasetError` for a damaged file and
+    `DatasetNotFoundError` when a file is nowhere and every URL fails.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    ds = DATASETS[name]
+    wanted = [ds.file(n) for n in files] if files is not None else list(ds.files)
+    return {f.name: _locate(ds, f) for f in wanted}
+
+
+# --------------------------------------------------------------------------- images
+
+
+class ImageSet(NamedTuple):
+    """Images as uint8 (N, 28, 28), pixel values 0..255, and their uint8 labels (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+_SPLITS = {"train": "train", "test": "t10k"}
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse one gzipped IDX file (big-endian int32 header, then uint8 data)."""
+    raw = gzip.decompress(path.read_bytes())
+    ndim = magic & 0xFF
+    header = np.frombuffer(raw, ">i4", count=1 + ndim)
+    if header[0] != magic:
+        raise ValueError(f"{path}: IDX magic number {header[0]}, expected {magic}")
+    shape = tuple(int(n) for n in header[1:])
+    offset = 4 * (1 + ndim)
+    if len(raw) - offset != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says {shape}, but holds {len(raw) - offset} bytes")
+    # A copy, so that the array is writable (torch.from_numpy warns on read-only buffers).
+    return np.frombuffer(raw, np.uint8, offset=offset).reshape(shape).copy()
+
+
+def _load_idx(name: str, split: str) -> ImageSet:
+    if split not in _SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(_SPLITS)}")
+    prefix = _SPLITS[split]
+    img_file, lbl_file = f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"
+    paths = fetch(name, [img_file, lbl_file])
+    images = _read_idx(paths[img_file], 2051)
+    labels = _read_idx(paths[lbl_file], 2049)
+    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise ValueError(
+            f"{name} {split}: images {images.shape} do not match labels {labels.shape}"
+        )
+    return ImageSet(images, labels)
+
+
+def load_mnist(split: str = "train") -> ImageSet:
+    """MNIST handwritten digits: 60,000 train or 10,000 test images with labels 0-9."""
+    return _load_idx("mnist", split)
+
+
+def load_fashion_mnist(split: str = "train") -> ImageSet:
+    """Fashion-MNIST: 60,000 train or 10,000 test clothing images, labels 0-9.
+
+    Label ``i`` is the class ``FASHION_MNIST_CLASSES[i]``.
+    """
+    return _load_idx("fashion-mnist", split)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 text without a byte-order mark and with LF line endings."""
+    return raw.decode("utf-8").removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def _strip_blank_lines(text: str) -> str:
+    """Drop leading and trailing blank lines (keeping the first line's indentation)."""
+    return re.sub(r"\A(?:[ \t]*\n)+", "", text).rstrip()
+
+
+# The markers may span two lines ("... EBOOK THE COMPLETE WORKS OF WILLIAM\nSHAKESPEARE ***").
+_PG_START = re.compile(
+    r"^\*\*\* ?START OF (?:THE|THIS) PROJECT GUTENBERG EBOOK[^*]*\*\*\*", re.M | re.I
+)
+_PG_END = re.compile(r"^\*\*\* ?END OF (?:THE|THIS) PROJECT GUTENBERG EBOOK", re.M | re.I)
+# The last paragraph of the body: "End of (the) Project Gutenberg('s) ..." (one or two lines).
+_PG_END_LINE = re.compile(
+    r"^End of (?:the )?Project Gutenberg(?:'s|’s)?\b[^\n]*(?:\n[ \t]*\S[^\n]*)*\Z", re.M | re.I
+)
+# A transcriber credit right after the START marker, e.g. "Produced by Anonymous Volunteers".
+_PG_PRODUCED_BY = re.compile(r"\A\s*Produced by[^\n]*(?:\n[ \t]*\S[^\n]*)*")
+# pg100 appends a note about its copyright status to the end of the body.
+_PG_CONTENT_NOTE = re.compile(
+    r"^\* CONTENT NOTE \(added in 2017\) \*$.*?^\* END CONTENT NOTE \*$", re.M | re.S
+)
+
+
+def _strip_gutenberg(text: str, source: Path) -> str:
+    """The body of a Project Gutenberg book, without its licence header and footer."""
+    start = _PG_START.search(text)
+    end = _PG_END.search(text, start.end() if start else 0)
+    if start is None or end is None:
+        missing = "START" if start is None else "END"
+        raise ValueError(
+            f"{source}: no '*** {missing} OF THE PROJECT GUTENBERG EBOOK ... ***' marker found; "
+            "this does not look like the Project Gutenberg file the registry describes"
+        )
+    body = text[start.end() : end.start()]
+    body = _PG_CONTENT_NOTE.sub("", body).rstrip()
+    body = _PG_END_LINE.sub("", body)
+    body = _PG_PRODUCED_BY.sub("", body)
+    return _strip_blank_lines(body)
+
+
+def load_text(name: str) -> str:
+    """A text corpus as one string: UTF-8 decoded, BOM removed, CRLF turned into LF.
+
+    ``name`` is one of `TEXTS`. Project Gutenberg books come without Gutenberg's header,
+    footer and licence, so that a language model learns the book and not the boilerplate.
+    """
+    if name not in TEXTS:
+        raise ValueError(f"unknown text {name!r}; valid names: {', '.join(TEXTS)}")
+    (path,) = fetch(name).values()
+    text = _decode(path.read_bytes())
+    if TEXTS[name]:
+        text = _strip_gutenberg(text, path)
+    return _strip_blank_lines(text)
+
+
+_EOT = "<|endoftext|>"
+
+
+def load_tinystories() -> list[str]:
+    """The 2 MiB TinyStories sample as a list of complete stories (2,316 of them).
+
+    Stories are separated by lines holding only ``<|endoftext|>``. The sample is a byte-range
+    cut, so whatever follows the last separator is a partial story and is dropped.
+    """
+    (path,) = fetch("tinystories-sample").values()
+    raw = path.read_bytes()
+    # Cut before decoding: the 2 MiB boundary may fall inside a multi-byte UTF-8 character.
+    complete, sep, _partial = raw.rpartition(_EOT.encode())
+    if not sep:
+        raise ValueError(f"{path}: no {_EOT} separator found")
+    pieces = re.split(rf"^{re.escape(_EOT)}[ \t]*$", _decode(complete), flags=re.M)
+    return [s for s in (p.strip() for p in pieces) if s]
