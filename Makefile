@@ -40,4 +40,4 @@ freeze: venv
 	mv requirements.tmp requirements.txt
 
 clean:
-	rm -rf _build .cache _static/mathjax
+	rm -rf _build .cache

@@ -15,7 +15,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from helpers.integrity import colab_cell
+from helpers.integrity import COLAB_TAG, colab_cell
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TESTS_DIR = Path(__file__).resolve().parent
@@ -62,6 +62,7 @@ def write_notebook(
     text = header + "\n" + textwrap.dedent(body)
     notebook = jupytext.reads(text, fmt="py:percent")
     notebook.cells[1].source = colab_cell(TOY_REPOSITORY)
+    notebook.cells[1].metadata["tags"] = [COLAB_TAG]
     notebook.metadata["kernelspec"] = {
         "name": "python3", "display_name": "Python 3", "language": "python"
     }

@@ -22,7 +22,8 @@ def test_the_readme_test_command_is_what_ci_runs() -> None:
     readme = (REPO_ROOT / "README.md").read_text("utf-8")
     ci = (REPO_ROOT / ".ci" / "run").read_text("utf-8")
     assert "make test" in readme and "make book" in readme
-    assert integrity.repository_url(REPO_ROOT) in readme  # the Colab link
+    repository = integrity.repository_url(REPO_ROOT).removeprefix("https://github.com/")
+    assert f"colab.research.google.com/github/{repository}/blob/main/notebooks/" in readme
     assert re.search(r"^\s*make test\b", ci, re.M), ".ci/run must call the README's `make test`"
 
 
@@ -71,6 +72,10 @@ def test_each_kind_of_problem_is_caught(published_toy: Path) -> None:
     nbformat.write(notebook, source)
     found = "\n".join(integrity.check_conventions(root))
     assert "has outputs" in found and "Colab cell" in found and "profile = None" in found
+    notebook.cells[1].source = integrity.colab_cell("https://github.com/example/toy-book")
+    notebook.cells[1].metadata["tags"] = []
+    nbformat.write(notebook, source)
+    assert "tag the Colab cell 'remove-cell'" in "\n".join(integrity.check_conventions(root))
 
     # a notebook missing from the toc and a toc entry without a file
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"

@@ -29,6 +29,7 @@ def test_passing_notebook_is_stamped_with_provenance_and_results(toy_book: Path)
     assert provenance["seed"] == 7
     assert 0 < provenance["wall_time_s"] < 300
     assert provenance["date"] == provenance["started"][:10]
+    assert provenance["profile_requested"] == "smoke"
     assert provenance["source"] == "notebooks/01_toy.ipynb"
     assert provenance["source_hash"] == source_hash(source)
     assert provenance["source_hash"] == source_hash(source.with_suffix(".py"))
@@ -134,6 +135,8 @@ def test_extra_parameters_reach_the_notebook(toy_book: Path) -> None:
     write_notebook(toy_book / "notebooks", "01_params", body, parameters="extra = 1")
     done = run_runner(toy_book, "--profile", "smoke", "-p", "extra", "41", *SCRATCH)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert read_provenance(toy_book / "out" / "01_params.ipynb")["parameters"] == {
-        "extra": 41, "profile": "smoke"
-    }
+    executed = toy_book / "out" / "01_params.ipynb"
+    assert read_provenance(executed)["parameters"] == {"extra": 41}
+    injected = [c.source for c in nbformat.read(executed, 4).cells
+                if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected == ["# Parameters\nextra = 41\n"]  # the profile travels in NB_PROFILE

@@ -37,6 +37,9 @@ except ImportError:
     import helpers"""
 
 
+COLAB_TAG = "remove-cell"  # the book's pages leave it out; Colab and Jupyter still run it
+
+
 def colab_cell(url: str) -> str:
     """The first code cell of every notebook, for the repository at ``url``."""
     return COLAB_CELL.format(url=url.rstrip("/"))
@@ -100,6 +103,8 @@ def check_conventions(root: Path) -> list[str]:
         if not code or code[0].source.strip() != expected_colab:
             problems.append(f"{name}: the first code cell must be the Colab cell "
                             "(helpers.integrity.colab_cell, with the URL from _config.yml)")
+        elif COLAB_TAG not in code[0].get("metadata", {}).get("tags", []):
+            problems.append(f"{name}: tag the Colab cell {COLAB_TAG!r} (readers need not see it)")
         parameters = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         if not parameters or "profile = None" not in parameters[0].source:
             problems.append(f"{name} needs `profile = None` in a cell tagged 'parameters'")
@@ -109,7 +114,7 @@ def check_conventions(root: Path) -> list[str]:
 
 
 def check_toc(root: Path) -> list[str]:
-    """Every notebook is a chapter in ``_toc.yml`` (as its executed copy), and every entry exists."""
+    """Every notebook is a chapter in ``_toc.yml`` (as its executed copy); every entry exists."""
     listed = set(toc_files(root))
     problems = [
         f"{path.relative_to(root)} is not in _toc.yml: add `- file: {OUTPUT_DIR / path.stem}`"

@@ -208,20 +208,14 @@ def is_fresh(source: Path, executed: Path, profile: str | None) -> bool:
     return profile in (None, profiles.AUTO) or provenance.get("profile") == profile
 
 
-def _parameters(plan: Plan) -> dict[str, Any]:
-    """What papermill injects: the -p parameters, and the profile when one was asked for."""
-    return {**plan.parameters, **({"profile": plan.profile} if plan.profile else {})}
-
-
 def _papermill_command(source: Path, output: Path, plan: Plan) -> list[str]:
     command = [
         sys.executable, "-m", "papermill", str(source), str(output),
         "--cwd", str(source.parent), "--kernel", "python3", "--language", "python",
         "--log-output", "--no-progress-bar",
     ]
-    parameters = _parameters(plan)
-    if parameters:
-        command += ["-y", yaml.safe_dump(parameters)]
+    if plan.parameters:
+        command += ["-y", yaml.safe_dump(plan.parameters)]
     return command
 
 
@@ -255,6 +249,10 @@ def execute(source: Path, plan: Plan) -> Outcome:
         results_file.touch()
         partial = Path(scratch) / source.name  # papermill writes here; moved when stamped
         env = {**os.environ, RESULTS_ENV: str(results_file), "PYTHONUNBUFFERED": "1"}
+        if plan.profile not in (None, profiles.AUTO):
+            # Through the environment, not as an injected parameter: the executed copy then
+            # has no `profile = "cpu"` cell, so opened on Colab it resolves its own profile.
+            env[profiles.ENV_VAR] = plan.profile
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
         with open(log_path, "wb") as log:
@@ -291,7 +289,6 @@ def execute(source: Path, plan: Plan) -> Outcome:
             "detail": detail,
             "profile": run_info.get("profile", plan.profile or "unknown (no profiles.setup)"),
             "profile_requested": plan.profile or profiles.AUTO,
-            "profile_env": os.environ.get(profiles.ENV_VAR, ""),
             "device": run_info.get("device", "unknown (no profiles.setup)"),
             "seed": run_info.get("seed"),
             "wall_time_s": round(wall, 2),
@@ -302,7 +299,7 @@ def execute(source: Path, plan: Plan) -> Outcome:
             "source": source.relative_to(plan.root).as_posix()
             if source.is_relative_to(plan.root) else str(source),
             "source_hash": hashed,
-            "parameters": _parameters(plan),
+            "parameters": plan.parameters,
             "host": platform.node(),
             "packages": package_versions(),
         }

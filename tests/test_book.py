@@ -1,0 +1,276 @@
+"""The book builds with warnings as errors, is self-contained, and renders in a browser.
+
+The real book is built once per module (``helpers.book.build``, strict) into a temporary
+folder. The static checks read every built HTML file: no page may load a script, a
+stylesheet, a font or an image from another host (the book must work offline; MathJax in
+particular comes from ``_static/mathjax``). The browser checks load every page listed in
+``_toc.yml`` in headless Chromium (``tests/browser.py``): formulas typeset, images loaded,
+no request leaving 127.0.0.1, no JavaScript errors.
+
+Without Chromium the browser checks are skipped with the reason, except under CI (the
+``CI`` environment variable set), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from browser import BrowserMissing, PageReport, find_chromium, inspect_page, serve
+
+from helpers import book
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: ``<link rel=...>`` values that name a related page rather than load a resource.
+_NAVIGATION_RELS = {
+    "alternate",
+    "author",
+    "canonical",
+    "help",
+    "index",
+    "license",
+    "next",
+    "prev",
+    "search",
+}
+_RESOURCE_ATTRIBUTES = {
+    "script": ("src",),
+    "link": ("href",),
+    "img": ("src", "srcset"),
+    "source": ("src", "srcset"),
+    "iframe": ("src",),
+    "embed": ("src",),
+    "object": ("data",),
+    "video": ("src", "poster"),
+    "audio": ("src",),
+    "track": ("src",),
+    "input": ("src",),
+}
+_JS_TYPES = {"", "text/javascript", "application/javascript", "module"}
+
+
+def _is_external(url: str) -> bool:
+    url = url.strip().lower()
+    return url.startswith(("http:", "https:", "//", "ws:", "wss:", "ftp:"))
+
+
+class _ExternalResources(HTMLParser):
+    """Collect what a page would fetch from another host when a browser opens it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._in_script = False
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "link":
+            rels = set(values.get("rel", "").lower().split())
+            if rels and rels <= _NAVIGATION_RELS:
+                return
+        for name in _RESOURCE_ATTRIBUTES.get(tag, ()):
+            for url in values.get(name, "").split(","):
+                url = url.strip().split(" ")[0] if name == "srcset" else url
+                if url and _is_external(url):
+                    self.found.append(f"<{tag} {name}={url}>")
+        if "url(" in values.get("style", "") and "http" in values["style"]:
+            self.found.append(f"<{tag} style={values['style'][:120]}>")
+        if tag == "script" and "src" not in values:
+            self._in_script = values.get("type", "").lower() in _JS_TYPES
+        if tag == "style":
+            self._in_style = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+        if tag == "style":
+            self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        # inline code that could fetch (import, fetch, @import, url()) must not name a host
+        if (self._in_script or self._in_style) and ("http://" in data or "https://" in data):
+            start = max(data.find("http://"), data.find("https://"))
+            kind = "script" if self._in_script else "style"
+            self.found.append(f"inline {kind}: ...{data[start : start + 100]}")
+
+
+def _toc_pages() -> list[str]:
+    """The pages of the book, in order, as paths below the HTML folder (``book/x.html``)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    pages = [toc["root"]]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return [str(Path(page).with_suffix(".html").as_posix()) for page in pages]
+
+
+def _require_chromium() -> None:
+    """Skip (or, under CI, fail) when the browser checks cannot run."""
+    try:
+        find_chromium()
+        import playwright.sync_api  # noqa: F401
+    except (BrowserMissing, ImportError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser checks cannot run under CI: {exc}")
+        pytest.skip(f"browser checks need Chromium and playwright: {exc} (CI unset, so skipped)")
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real book, built with warnings as errors into a temporary folder."""
+    return book.build(ROOT, strict=True, output=tmp_path_factory.mktemp("book"))
+
+
+@pytest.fixture(scope="module")
+def site(html: Path):
+    """The built book served over HTTP on 127.0.0.1; yields its base URL."""
+    with serve(html) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder for the screenshots (printed with -s or on failure)."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
+# --- the build ---------------------------------------------------------------------------
+
+
+def test_build_writes_every_page(html: Path) -> None:
+    assert (html / "index.html").is_file()
+    missing = [page for page in _toc_pages() if not (html / page).is_file()]
+    assert not missing, f"pages in _toc.yml that were not built: {missing}"
+
+
+def test_notebook_sources_are_not_rendered(html: Path) -> None:
+    assert not (html / "notebooks").exists(), "notebooks/ (sources) must not be rendered"
+
+
+def test_mathjax_is_served_locally(html: Path) -> None:
+    mathjax = html / "_static" / "mathjax"
+    assert (mathjax / book.MATHJAX_SCRIPT).is_file()
+    assert any((mathjax / "output" / "chtml" / "fonts" / "woff-v2").glob("MathJax_Main-*.woff"))
+    assert (mathjax / "input" / "tex" / "extensions" / "ams.js").is_file()
+    intro = (html / "book" / "intro.html").read_text(encoding="utf8")
+    assert f'src="../_static/mathjax/{book.MATHJAX_SCRIPT}' in intro
+
+
+def test_no_page_loads_anything_from_another_host(html: Path) -> None:
+    offenders: dict[str, list[str]] = {}
+    for path in sorted(html.rglob("*.html")):
+        parser = _ExternalResources()
+        parser.feed(path.read_text(encoding="utf8", errors="replace"))
+        if parser.found:
+            offenders[str(path.relative_to(html))] = parser.found
+    assert not offenders, f"pages with external scripts, styles or media: {offenders}"
+
+
+# --- helpers.book ------------------------------------------------------------------------
+
+
+def test_ensure_mathjax_is_idempotent() -> None:
+    script = book.ensure_mathjax(ROOT)
+    assert script == book.mathjax_dir(ROOT) / book.MATHJAX_SCRIPT
+    assert script.is_file()
+    assert book.ensure_mathjax(ROOT) == script
+
+
+def test_ensure_mathjax_extracts_a_cached_package(tmp_path: Path, monkeypatch) -> None:
+    tarball = ROOT / ".cache" / f"mathjax-{book.MATHJAX_VERSION}.tgz"
+    if not tarball.is_file():
+        pytest.skip(f"{tarball} not cached")
+    (tmp_path / ".cache").mkdir()
+    shutil.copy(tarball, tmp_path / ".cache")
+    monkeypatch.setattr(book.shutil, "which", lambda name: None)  # no npm needed
+    script = book.ensure_mathjax(tmp_path)
+    assert script.is_file()
+    size = sum(f.stat().st_size for f in book.mathjax_dir(tmp_path).rglob("*") if f.is_file())
+    assert 1_000_000 < size < 8_000_000
+    assert not list(book.mathjax_dir(tmp_path).rglob("*-svg*.js")), "only CHTML is needed"
+
+
+def test_ensure_mathjax_without_npm_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(book.shutil, "which", lambda name: None)
+    with pytest.raises(book.MathJaxError) as info:
+        book.ensure_mathjax(tmp_path)
+    message = str(info.value)
+    assert "apt-get install nodejs npm" in message
+    assert "offline" in message
+
+
+def test_build_failure_reports_the_log(tmp_path: Path, monkeypatch) -> None:
+    tarball = ROOT / ".cache" / f"mathjax-{book.MATHJAX_VERSION}.tgz"
+    if not tarball.is_file():
+        pytest.skip(f"{tarball} not cached")
+    (tmp_path / ".cache").mkdir()
+    shutil.copy(tarball, tmp_path / ".cache")
+    shutil.copy(ROOT / "_config.yml", tmp_path)
+    (tmp_path / "book").mkdir()
+    shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book")
+    shutil.copy(ROOT / "book" / "logo.svg", tmp_path / "book")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n", encoding="utf8")
+    (tmp_path / "book" / "intro.md").write_text(
+        "# Broken\n\nA reference to {doc}`no-such-page`.\n", encoding="utf8"
+    )
+    monkeypatch.setattr(book, "_write_generated_pages", lambda root: False)
+    with pytest.raises(book.BookBuildError) as info:
+        book.build(tmp_path, strict=True, output=tmp_path / "out")
+    assert "no-such-page" in str(info.value)
+
+
+def test_build_refuses_mathjax_in_a_root_static_folder(tmp_path: Path) -> None:
+    (tmp_path / "_static" / "mathjax").mkdir(parents=True)
+    with pytest.raises(book.BookBuildError, match="_static"):
+        book.build(tmp_path)
+
+
+# --- the browser -------------------------------------------------------------------------
+
+
+def _check(report: PageReport) -> None:
+    assert not report.problems, f"{report.url}: " + "; ".join(report.problems)
+
+
+def test_intro_math_typesets_offline(site: str, shots: Path) -> None:
+    _require_chromium()
+    screenshot = shots / "intro.png"
+    report = inspect_page(site + "book/intro.html", screenshot=screenshot)
+    print(f"screenshot: {screenshot}")
+    assert report.mathjax_loaded, "MathJax did not start"
+    assert report.display_math >= 1, "the displayed equation was not typeset"
+    assert report.math >= 4, f"only {report.math} formulas typeset"
+    assert report.images >= 1, "the logo is missing"
+    _check(report)
+    assert screenshot.is_file() and screenshot.stat().st_size > 10_000
+
+
+def test_root_redirects_to_the_intro(site: str) -> None:
+    _require_chromium()
+    report = inspect_page(site)
+    assert report.final_url.endswith("book/intro.html")
+    _check(report)
+
+
+@pytest.mark.parametrize("page", _toc_pages())
+def test_page_renders_offline(site: str, shots: Path, page: str) -> None:
+    _require_chromium()
+    report = inspect_page(site + page, screenshot=shots / (page.replace("/", "__") + ".png"))
+    _check(report)
+    assert report.images >= 1

@@ -1,0 +1,115 @@
+"""The whole pipeline on a throwaway chapter: runner -> provenance -> results -> pages -> HTML.
+
+No filler chapter lives in the book: this test makes one in a temporary copy of the book
+(the real _config.yml, a toc of its own), runs it with the cpu profile, builds the book with
+warnings as errors and opens the pages in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import browser
+import pytest
+from conftest import REPO_ROOT, TOY_PASSING, require, run_runner, write_notebook
+
+from helpers import book
+
+CHAPTER = TOY_PASSING + '''
+# %% [markdown]
+# The sample mean is {glue:text}`mean_x:.3f`, and {prf:ref}`thm-toy` says why it is small.
+#
+# ```{prf:theorem} Law of large numbers
+# :label: thm-toy
+# The mean of $n$ independent draws with mean $\\mu$ converges to $\\mu$ as $n \\to \\infty$:
+#
+# $$
+# \\frac{1}{n} \\sum_{i=1}^{n} x_i \\xrightarrow{\\text{a.s.}} \\mu .
+# $$
+# ```
+
+# %%
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(4, 3))
+ax.hist(x, bins=20, label="sample")
+ax.set(title="A throwaway histogram", xlabel="x", ylabel="count")
+ax.legend()
+plt.show()
+'''
+
+TOC = """\
+format: jb-book
+root: book/intro
+parts:
+  - caption: Using this book
+    chapters:
+      - file: book/setup
+  - caption: Lecture notes
+    chapters:
+      - file: book/notebooks/01_toy
+  - caption: Results
+    chapters:
+      - file: book/status
+      - file: book/reproduction
+  - caption: References
+    chapters:
+      - file: book/bibliography
+"""
+
+
+@pytest.fixture(scope="module")
+def built_toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("toy-book")
+    shutil.copy(REPO_ROOT / "_config.yml", root)
+    (root / "_toc.yml").write_text(TOC, "utf-8")
+    (root / "book").mkdir()
+    for name in ("intro.md", "setup.md", "bibliography.md", "references.bib", "logo.svg"):
+        shutil.copy(REPO_ROOT / "book" / name, root / "book" / name)
+    # MathJax: reuse the repository's copy (fetched once by the book test or `make book`)
+    book.ensure_mathjax(REPO_ROOT)
+    shutil.copytree(book.mathjax_dir(REPO_ROOT), book.mathjax_dir(root))
+    write_notebook(root / "notebooks", "01_toy", CHAPTER, title="A throwaway chapter")
+
+    done = run_runner(root, "--profile", "cpu")
+    assert done.returncode == 0, done.stdout + done.stderr
+    book.build(root, strict=True)
+    return root
+
+
+def test_status_and_reproduction_pages_list_the_chapter(built_toy: Path) -> None:
+    status = (built_toy / "book" / "status.md").read_text("utf-8")
+    assert "1 of 1 notebooks passed" in status and "A throwaway chapter" in status
+    reproduction = (built_toy / "book" / "reproduction.md").read_text("utf-8")
+    assert "1 of 1 reference numbers are reproduced" in reproduction
+    assert "toy source" in reproduction and "± 0.5" in reproduction
+    html = built_toy / "_build" / "html" / "book"
+    assert "A throwaway chapter" in (html / "status.html").read_text("utf-8")
+    assert "standard deviation of a unit normal" in (html / "reproduction.html").read_text("utf-8")
+
+
+def test_the_chapter_page_renders_math_glue_and_the_plot(built_toy: Path, tmp_path: Path) -> None:
+    try:
+        browser.find_chromium()
+    except browser.BrowserMissing as missing:
+        require(False, str(missing))
+    page_html = (built_toy / "_build" / "html" / "book" / "notebooks" / "01_toy.html")
+    text = page_html.read_text("utf-8")
+    assert "Law of large numbers" in text
+    assert "git+https://github.com/example/toy-book" not in text  # the Colab cell is removed
+    assert re.search(r"<table.*?this run.*?</table>", text, re.S), "scale table not a table"
+    assert "colab.research.google.com/github/executable-dl/lecture-notes/blob/main/" \
+           "book/notebooks/01_toy.ipynb" in text
+    with browser.serve(built_toy / "_build" / "html") as base:
+        report = browser.inspect_page(f"{base}/book/notebooks/01_toy.html",
+                                      screenshot=tmp_path / "chapter.png")
+    assert report.math >= 3 and report.display_math >= 1 and report.math_errors == 0
+    assert report.images >= 2 and report.broken_images == []  # the logo and the histogram
+    assert report.external_requests == [] and report.page_errors == []
+    # the glued value in the prose is the one the run recorded
+    recorded = json.loads((built_toy / "book" / "results" / "01_toy.json").read_text("utf-8"))
+    mean = next(v["value"] for v in recorded["values"] if v["name"] == "mean_x")
+    assert f"{mean:.3f}" in text
