@@ -37,6 +37,17 @@ def require(condition: bool, reason: str) -> None:
 
 
 TOY_REPOSITORY = "https://github.com/example/toy-book"
+def require_chromium() -> None:
+    """The browser checks need Debian's Chromium and the playwright package."""
+    from browser import BrowserMissing, find_chromium
+
+    try:
+        find_chromium()
+        import playwright.sync_api  # noqa: F401
+    except (BrowserMissing, ImportError) as missing:
+        require(False, f"browser checks need Chromium and playwright: {missing}")
+
+
 # The first cells every chapter has (see README, "Adding a chapter").
 TOY_HEADER = '''\
 # %% [markdown]

@@ -13,18 +13,17 @@ Without Chromium the browser checks are skipped with the reason, except under CI
 
 from __future__ import annotations
 
-import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import yaml
-from browser import BrowserMissing, PageReport, find_chromium, inspect_page, serve
+from browser import PageReport, inspect_page, serve
+from conftest import REPO_ROOT as ROOT
+from conftest import require_chromium
 
 from helpers import book
-
-ROOT = Path(__file__).resolve().parents[1]
 
 #: ``<link rel=...>`` values that name a related page rather than load a resource.
 _NAVIGATION_RELS = {
@@ -120,17 +119,6 @@ def _toc_pages() -> list[str]:
     return [str(Path(page).with_suffix(".html").as_posix()) for page in pages]
 
 
-def _require_chromium() -> None:
-    """Skip (or, under CI, fail) when the browser checks cannot run."""
-    try:
-        find_chromium()
-        import playwright.sync_api  # noqa: F401
-    except (BrowserMissing, ImportError) as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser checks cannot run under CI: {exc}")
-        pytest.skip(f"browser checks need Chromium and playwright: {exc} (CI unset, so skipped)")
-
-
 @pytest.fixture(scope="module")
 def html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real book, built with warnings as errors into a temporary folder."""
@@ -192,12 +180,18 @@ def test_ensure_mathjax_is_idempotent() -> None:
     assert book.ensure_mathjax(ROOT) == script
 
 
-def test_ensure_mathjax_extracts_a_cached_package(tmp_path: Path, monkeypatch) -> None:
+@pytest.fixture
+def cached_package(tmp_path: Path) -> Path:
+    """A temp book root whose .cache/ already holds the MathJax package (no npm needed)."""
+    book.ensure_mathjax(ROOT)  # fetches the package into the repository's .cache if missing
     tarball = ROOT / ".cache" / f"mathjax-{book.MATHJAX_VERSION}.tgz"
-    if not tarball.is_file():
-        pytest.skip(f"{tarball} not cached")
     (tmp_path / ".cache").mkdir()
     shutil.copy(tarball, tmp_path / ".cache")
+    return tmp_path
+
+
+def test_ensure_mathjax_extracts_a_cached_package(cached_package: Path, monkeypatch) -> None:
+    tmp_path = cached_package
     monkeypatch.setattr(book.shutil, "which", lambda name: None)  # no npm needed
     script = book.ensure_mathjax(tmp_path)
     assert script.is_file()
@@ -215,12 +209,8 @@ def test_ensure_mathjax_without_npm_says_what_to_install(tmp_path: Path, monkeyp
     assert "offline" in message
 
 
-def test_build_failure_reports_the_log(tmp_path: Path, monkeypatch) -> None:
-    tarball = ROOT / ".cache" / f"mathjax-{book.MATHJAX_VERSION}.tgz"
-    if not tarball.is_file():
-        pytest.skip(f"{tarball} not cached")
-    (tmp_path / ".cache").mkdir()
-    shutil.copy(tarball, tmp_path / ".cache")
+def test_build_failure_reports_the_log(cached_package: Path, monkeypatch) -> None:
+    tmp_path = cached_package
     shutil.copy(ROOT / "_config.yml", tmp_path)
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book")
@@ -249,7 +239,7 @@ def _check(report: PageReport) -> None:
 
 
 def test_intro_math_typesets_offline(site: str, shots: Path) -> None:
-    _require_chromium()
+    require_chromium()
     screenshot = shots / "intro.png"
     report = inspect_page(site + "book/intro.html", screenshot=screenshot)
     print(f"screenshot: {screenshot}")
@@ -262,7 +252,7 @@ def test_intro_math_typesets_offline(site: str, shots: Path) -> None:
 
 
 def test_root_redirects_to_the_intro(site: str) -> None:
-    _require_chromium()
+    require_chromium()
     report = inspect_page(site)
     assert report.final_url.endswith("book/intro.html")
     _check(report)
@@ -270,7 +260,7 @@ def test_root_redirects_to_the_intro(site: str) -> None:
 
 @pytest.mark.parametrize("page", _toc_pages())
 def test_page_renders_offline(site: str, shots: Path, page: str) -> None:
-    _require_chromium()
+    require_chromium()
     report = inspect_page(site + page, screenshot=shots / (page.replace("/", "__") + ".png"))
     _check(report)
     assert report.images >= 1

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 
 from helpers import data
 from helpers.data import DATASETS, CorruptDatasetError, DatasetNotFoundError
@@ -35,12 +36,8 @@ CLOSED_PORT = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 def _require(path: Path, what: str) -> Path:
     """``path`` if it exists; else skip (locally) or fail (under CI, where it must exist)."""
-    if path.exists():
-        return path
-    message = f"{what} not found at {path}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set, so this is an error, not a skip)")
-    pytest.skip(message)
+    require(path.exists(), f"{what} not found at {path}")
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import browser
 import pytest
-from conftest import REPO_ROOT, TOY_PASSING, require, run_runner, write_notebook
+from conftest import REPO_ROOT, TOY_PASSING, require_chromium, run_runner, write_notebook
 
 from helpers import book
 
@@ -92,10 +92,7 @@ def test_status_and_reproduction_pages_list_the_chapter(built_toy: Path) -> None
 
 
 def test_the_chapter_page_renders_math_glue_and_the_plot(built_toy: Path, tmp_path: Path) -> None:
-    try:
-        browser.find_chromium()
-    except browser.BrowserMissing as missing:
-        require(False, str(missing))
+    require_chromium()
     page_html = (built_toy / "_build" / "html" / "book" / "notebooks" / "01_toy.html")
     text = page_html.read_text("utf-8")
     assert "Law of large numbers" in text
