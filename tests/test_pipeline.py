@@ -8,8 +8,11 @@ warnings as errors and opens the pages in headless Chromium.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import browser
@@ -110,3 +113,19 @@ def test_the_chapter_page_renders_math_glue_and_the_plot(built_toy: Path, tmp_pa
     recorded = json.loads((built_toy / "book" / "results" / "01_toy.json").read_text("utf-8"))
     mean = next(v["value"] for v in recorded["values"] if v["name"] == "mean_x")
     assert f"{mean:.3f}" in text
+
+
+def test_nbval_runs_each_notebook_in_the_smoke_profile(toy_book: Path) -> None:
+    """`make test` collects notebooks/ with nbval: a passing one passes, a failing one fails."""
+    notebooks = toy_book / "notebooks"
+    write_notebook(notebooks, "01_ok", TOY_PASSING + "\n# %%\nassert run.profile == 'smoke'\n")
+    write_notebook(notebooks, "02_bad", "# %%\nassert 1 + 1 == 3, 'arithmetic'\n")
+    env = {**os.environ, "NB_PROFILE": "smoke"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+         "-o", "addopts=", str(notebooks)],
+        cwd=toy_book, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 1, done.stdout
+    assert re.search(r"\b1 failed, \d+ passed", done.stdout), done.stdout
+    assert "02_bad.ipynb" in done.stdout and "arithmetic" in done.stdout

@@ -233,6 +233,19 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def _run_papermill(command: list[str], env: dict[str, str], log_path: Path,
+                   timeout_s: float) -> int | None:
+    """Papermill's exit status, or None if it ran past ``timeout_s`` and was stopped."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                   start_new_session=True)
+        try:
+            return process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _terminate(process)
+            return None
+
+
 def execute(source: Path, plan: Plan) -> Outcome:
     """Run one notebook with papermill; stamp provenance; write its results file."""
     name = source.stem
@@ -247,7 +260,7 @@ def execute(source: Path, plan: Plan) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="nbrun-") as scratch:
         results_file = Path(scratch) / "results.jsonl"
         results_file.touch()
-        partial = Path(scratch) / source.name  # papermill writes here; moved when stamped
+        partial = Path(scratch) / source.name  # papermill's output, stamped below
         env = {**os.environ, RESULTS_ENV: str(results_file), "PYTHONUNBUFFERED": "1"}
         if plan.profile not in (None, profiles.AUTO):
             # Through the environment, not as an injected parameter: the executed copy then
@@ -255,16 +268,8 @@ def execute(source: Path, plan: Plan) -> Outcome:
             env[profiles.ENV_VAR] = plan.profile
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                _papermill_command(source, partial, plan), stdout=log, stderr=subprocess.STDOUT,
-                env=env, start_new_session=True,
-            )
-            try:
-                returncode = process.wait(timeout=plan.timeout_s)
-            except subprocess.TimeoutExpired:
-                _terminate(process)
-                returncode = None
+        returncode = _run_papermill(_papermill_command(source, partial, plan), env,
+                                    log_path, plan.timeout_s)
         wall = time.perf_counter() - clock
         records = read_records(results_file)
 
