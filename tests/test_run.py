@@ -140,3 +140,12 @@ def test_extra_parameters_reach_the_notebook(toy_book: Path) -> None:
     injected = [c.source for c in nbformat.read(executed, 4).cells
                 if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected == ["# Parameters\nextra = 41\n"]  # the profile travels in NB_PROFILE
+
+
+def test_commit_outside_a_checkout_comes_from_nb_git_commit(tmp_path: Path, monkeypatch) -> None:
+    from helpers.run import git_state
+
+    monkeypatch.delenv("NB_GIT_COMMIT", raising=False)
+    assert git_state(tmp_path) == ("unknown (not a git checkout)", False)
+    monkeypatch.setenv("NB_GIT_COMMIT", "4e10450")
+    assert git_state(tmp_path) == ("4e10450", False)

@@ -126,7 +126,10 @@ def notebook_parameters(path: Path) -> list[str]:
 
 
 def git_state(root: Path) -> tuple[str, bool]:
-    """The commit the book is at and whether its tracked files differ from it."""
+    """The commit the book is at and whether its tracked files differ from it.
+
+    Outside a git checkout the commit is taken from ``NB_GIT_COMMIT`` when set.
+    """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
@@ -136,7 +139,9 @@ def git_state(root: Path) -> tuple[str, bool]:
             cwd=root, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)", False
+        # e.g. a copy of the working tree on a GPU machine: the caller may say the commit
+        stated = os.environ.get("NB_GIT_COMMIT", "").strip()
+        return (stated, False) if stated else ("unknown (not a git checkout)", False)
     return commit, bool(dirty)
 
 
