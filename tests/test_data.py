@@ -440,3 +440,12 @@ def test_cache_dir_order(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert data.cache_dir() == tmp_path / "home" / ".cache" / "dl-notes"
+
+
+def test_diabetes_is_bundled_with_scikit_learn():
+    X, y = data.load_diabetes()
+    assert X.shape == (442, 10) and y.shape == (442,)
+    assert X.dtype == np.float64 and y.dtype == np.float64
+    assert np.allclose(X.mean(axis=0), 0, atol=1e-12)  # centred, unit norm per column
+    assert np.allclose((X**2).sum(axis=0), 1)
+    assert y[:3].tolist() == [151.0, 75.0, 141.0]

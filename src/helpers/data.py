@@ -51,6 +51,7 @@ __all__ = [
     "ImageSet",
     "cache_dir",
     "fetch",
+    "load_diabetes",
     "load_fashion_mnist",
     "load_mnist",
     "load_text",
@@ -539,3 +540,23 @@ def load_tinystories() -> list[str]:
         raise ValueError(f"{path}: no {_EOT} separator found")
     pieces = re.split(rf"^{re.escape(_EOT)}[ \t]*$", _decode(complete), flags=re.M)
     return [s for s in (p.strip() for p in pieces) if s]
+
+
+# --------------------------------------------------------------------------- tabular
+
+
+def load_diabetes() -> tuple[np.ndarray, np.ndarray]:
+    """The diabetes regression set: 442 patients, 10 features, a disease-progression target.
+
+    It is bundled inside scikit-learn (no download, nothing to verify beyond its shape), and
+    stands in for the Boston housing data that scikit-learn 1.2 removed. The features come
+    centred and scaled to unit norm per column; the target is in its original units.
+    Returns ``(X, y)`` as float64 arrays of shapes (442, 10) and (442,).
+    """
+    from sklearn.datasets import load_diabetes as bundled  # imported late: sklearn is heavy
+
+    features, target = bundled(return_X_y=True)
+    if features.shape != (442, 10) or target.shape != (442,):
+        raise ValueError(f"scikit-learn's diabetes set has shape {features.shape}, "
+                         f"{target.shape}; expected (442, 10), (442,)")
+    return features.astype(np.float64), target.astype(np.float64)

@@ -1,0 +1,77 @@
+"""Wall-clock timing for the side-by-side measurements every chapter reports.
+
+A from-scratch implementation is always timed next to the library version in the same run,
+and the ratio is reported: ``measure`` times a callable several times after a warm-up (first
+calls pay for allocation, caching and, on a GPU, kernel compilation) and keeps the median,
+which a single slow run caused by the rest of the machine does not move. On CUDA the device
+is synchronised before and after each run: kernel launches are asynchronous, so without it
+the clock would measure only the launch.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: the median of ``runs`` (``seconds``) and the fastest (``best``)."""
+
+    runs: tuple[float, ...]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def best(self) -> float:
+        return min(self.runs)
+
+    def __str__(self) -> str:
+        return f"{format_seconds(self.seconds)} (median of {len(self.runs)})"
+
+
+def format_seconds(seconds: float) -> str:
+    """'812 µs', '3.41 ms', '2.05 s': three significant digits in a readable unit."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def measure(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, number: int = 1) -> Timing:
+    """Time ``fn()``: ``warmup`` untimed calls, then ``repeat`` runs of ``number`` calls each.
+
+    Each run's time is divided by ``number``, so ``number > 1`` times calls too short for the
+    clock one by one.
+    """
+    if repeat < 1 or number < 1 or warmup < 0:
+        raise ValueError(f"need repeat >= 1, number >= 1, warmup >= 0; got {repeat}, {number}, "
+                         f"{warmup}")
+    for _ in range(warmup):
+        fn()
+    runs = []
+    for _ in range(repeat):
+        _synchronize()
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        _synchronize()
+        runs.append((time.perf_counter() - start) / number)
+    return Timing(tuple(runs))
+
+
+def speed_ratio(slow: Timing, fast: Timing) -> float:
+    """How many times faster ``fast`` is than ``slow`` (ratio of the medians)."""
+    return slow.seconds / fast.seconds

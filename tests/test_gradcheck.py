@@ -1,0 +1,76 @@
+"""helpers.gradcheck: right gradients pass, a wrong sign or transpose fails, float32 refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.gradcheck import (
+    GradientCheckError,
+    check_gradients,
+    numerical_gradient,
+    relative_error,
+)
+
+
+def test_numerical_gradient_of_a_quadratic_form_is_exact_to_rounding() -> None:
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(4, 4))
+    x = rng.normal(size=4)
+    numeric = numerical_gradient(lambda: x @ A @ x, x)
+    # centred differences are exact for quadratics: only rounding error, ~1e-10 relative
+    assert relative_error(numeric, (A + A.T) @ x) < 1e-8
+    assert np.array_equal(x, x.copy())  # x is restored
+
+
+def test_a_linear_layer_passes_and_its_broken_variants_fail() -> None:
+    gen = torch.Generator().manual_seed(0)
+    W = torch.randn(3, 5, dtype=torch.float64, generator=gen)
+    b = torch.randn(3, dtype=torch.float64, generator=gen)
+    x = torch.randn(8, 5, dtype=torch.float64, generator=gen)
+
+    def loss() -> torch.Tensor:
+        return torch.tanh(x @ W.T + b).square().sum()
+
+    h = torch.tanh(x @ W.T + b)
+    delta = 2 * h * (1 - h**2)  # dL/d(pre-activation)
+    right = {"W": delta.T @ x, "b": delta.sum(0)}
+    errors = check_gradients(loss, {"W": W, "b": b}, right)
+    assert max(errors.values()) < 1e-7  # rounding only: float64 with eps = 1e-6
+
+    with pytest.raises(GradientCheckError, match="W: relative error"):
+        check_gradients(loss, {"W": W, "b": b}, {"W": -right["W"], "b": right["b"]})
+    wrong_layout = (x.T @ delta).T.reshape(5, 3).T  # right shape, entries in the wrong places
+    with pytest.raises(GradientCheckError, match="worst entry"):
+        check_gradients(loss, {"W": W}, {"W": wrong_layout})
+
+
+def test_sampled_entries_and_requires_grad_leaves() -> None:
+    # entries in [1, 2): gradients 3 W^2 >= 3, never tiny next to the loss's rounding error
+    gen = torch.Generator().manual_seed(1)
+    W = (1 + torch.rand(10, 8, dtype=torch.float64, generator=gen)).requires_grad_()
+    loss = lambda: (W**3).sum()  # noqa: E731
+    loss().backward()
+    errors = check_gradients(loss, {"W": W}, {"W": W.grad}, samples=20)
+    assert errors["W"] < 1e-7
+    sampled = numerical_gradient(loss, W, indices=[(0, 0), (3, 7)])
+    assert np.isnan(sampled).sum() == 10 * 8 - 2
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(TypeError, match="float64"):
+        numerical_gradient(lambda: 0.0, np.zeros(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="scalar"):
+        x = torch.zeros(2, dtype=torch.float64)
+        numerical_gradient(lambda: x * 2, x)
+    with pytest.raises(ValueError, match="shape"):
+        check_gradients(lambda: 0.0, {"a": np.zeros(2)}, {"a": np.zeros(3)})
+    with pytest.raises(ValueError, match="different things"):
+        check_gradients(lambda: 0.0, {"a": np.zeros(2)}, {"b": np.zeros(2)})
+
+
+def test_relative_error_is_scale_free_and_floored() -> None:
+    assert relative_error([1e-12], [0.0]) == pytest.approx(1e-4)  # floor 1e-8
+    assert relative_error([1e6], [1e6 * (1 + 1e-9)]) == pytest.approx(1e-9, rel=1e-3)
+    assert relative_error([0.0, 2.0], [0.0, 1.0]) == pytest.approx(0.5)

@@ -1,0 +1,38 @@
+"""helpers.timing: medians of repeated runs, warm-up excluded, readable units."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from helpers.timing import Timing, format_seconds, measure, speed_ratio
+
+
+def test_measure_excludes_warmup_and_takes_the_median() -> None:
+    calls = []
+
+    def work() -> None:
+        calls.append(1)
+        time.sleep(0.05 if len(calls) == 1 else 0.002)  # a slow first call, like a warm-up
+
+    timing = measure(work, repeat=5, warmup=1)
+    assert len(calls) == 6 and len(timing.runs) == 5
+    assert 0.0015 < timing.seconds < 0.03 and timing.best <= timing.seconds
+
+
+def test_number_divides_each_run() -> None:
+    timing = measure(lambda: time.sleep(0.001), repeat=3, warmup=0, number=4)
+    assert 0.0009 < timing.seconds < 0.01
+
+
+def test_ratio_and_formatting() -> None:
+    assert speed_ratio(Timing((2.0, 2.0, 4.0)), Timing((0.5,))) == 4.0
+    assert [format_seconds(s) for s in (2.05, 3.41e-3, 8.12e-4, 5e-9)] == [
+        "2.05 s", "3.41 ms", "812 µs", "5 ns"]
+    assert str(Timing((0.001, 0.002, 0.003))) == "2 ms (median of 3)"
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="repeat"):
+        measure(lambda: None, repeat=0)
