@@ -70,7 +70,9 @@ def test_bad_input_is_refused() -> None:
         check_gradients(lambda: 0.0, {"a": np.zeros(2)}, {"b": np.zeros(2)})
 
 
-def test_relative_error_is_scale_free_and_floored() -> None:
+def test_relative_error_is_normwise_scale_free_and_floored() -> None:
     assert relative_error([1e-12], [0.0]) == pytest.approx(1e-4)  # floor 1e-8
     assert relative_error([1e6], [1e6 * (1 + 1e-9)]) == pytest.approx(1e-9, rel=1e-3)
     assert relative_error([0.0, 2.0], [0.0, 1.0]) == pytest.approx(0.5)
+    # a near-zero entry off by rounding noise does not dominate: ||(1e-10, 0)|| / ||(1, 1e-10)||
+    assert relative_error([1.0, 1e-10], [1.0, 0.0]) == pytest.approx(1e-10)

@@ -7,3 +7,10 @@ Reproduction pages).
 """
 
 __version__ = "0.1.0"
+
+import warnings as _warnings
+
+# tqdm.auto draws a widget bar when ipywidgets is installed and otherwise falls back to the
+# text bar with a TqdmWarning. The text bar is what the book wants (widget bars need
+# JavaScript from a CDN to render in the static pages), so the warning is only noise.
+_warnings.filterwarnings("ignore", message="IProgress not found")

@@ -6,14 +6,16 @@ error of the difference is about ``eps_machine * |f| / h``, which for float32
 (eps ~ 1e-7) and h = 1e-3 is already ~1e-4, while float64 (eps ~ 1e-16) with h = 1e-6
 leaves both errors near 1e-10. Later chapters call this module instead of rewriting it.
 
-A check compares an analytic gradient with the numerical one through the relative error
-``|a - n| / max(|a|, |n|, floor)``: scale-free, so one tolerance serves gradients of any
-size; the floor keeps entries that are both ~0 from dividing zero by zero. In float64 a
-correct gradient gives ~1e-7 or less, a wrong one ~1e-1 or more; the default tolerance
-1e-6 sits between the two with room on each side. Two cases need care: kinks such as
-ReLU's at 0 can land inside the difference interval (keep inputs away from them), and an
-entry whose gradient is tiny next to the loss itself has a larger relative error, because
-the rounding error of the loss does not shrink with it.
+A check compares an analytic gradient with the numerical one, one variable at a time,
+through the normwise relative error ``||a - n|| / max(||a||, ||n||, floor)``: scale-free,
+so one tolerance serves gradients of any size. It is normwise, not entrywise, because the
+finite differences carry an absolute rounding noise of ~1e-10 in every entry: an entry
+that is nearly zero (terms that cancel, a saturated tanh) would show a large entrywise
+relative error although the gradient is right (chapter 1 measures 1e-4 that way on a
+correct tanh network). In float64 a correct gradient gives ~1e-8 normwise, a wrong sign or
+transpose ~1e-1 or more; the default tolerance 1e-6 sits between the two with room on each
+side. Kinks such as ReLU's at 0 can land inside the difference interval: keep inputs away
+from them.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def numerical_gradient(
 
 
 def relative_error(a: Any, b: Any, *, floor: float = FLOOR) -> float:
-    """max over entries of |a - b| / max(|a|, |b|, floor); NaN entries of either are skipped."""
+    """||a - b|| / max(||a||, ||b||, floor) in the Euclidean norm; NaN entries are skipped."""
     a, b = _as_numpy(a), _as_numpy(b)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
@@ -82,7 +84,8 @@ def relative_error(a: Any, b: Any, *, floor: float = FLOOR) -> float:
     if not keep.any():
         raise ValueError("no entries to compare")
     a, b = a[keep], b[keep]
-    return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)))
+    scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)), floor)
+    return float(np.linalg.norm(a - b)) / scale
 
 
 def check_gradients(

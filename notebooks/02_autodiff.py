@@ -1,0 +1,1561 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Automatic differentiation: tapes, modes and what they cost
+#
+# Chapter 1 computed gradients by hand: one chain-rule step per layer, written out and checked
+# against finite differences. This chapter turns that procedure into a program. We build a
+# reverse-mode engine of about 120 lines that records the forward pass on a *tape* and
+# replays it backwards, use it to reproduce a backward pass written out by hand in an exam
+# (004, section 4), count its floating point operations, and then ask what the two directions
+# of automatic differentiation, reverse and forward, cost when the object we want is a whole
+# Jacobian rather than a gradient (003, problem 2).
+#
+# **Learning goals.** After this chapter you can
+#
+# - write the vector-Jacobian product (VJP) of the primitives of a small engine (add, multiply,
+#   matrix product, sum, mean, absolute value, tanh, ReLU) and assemble them into reverse mode;
+# - explain why the tape is a *stack*: a node's adjoint must be complete before it is passed on,
+#   so nodes must be visited in reverse topological order, and show a queue getting it wrong;
+# - count the FLOPs of a forward and a backward pass and say why a backward pass costs between
+#   one and two forward passes;
+# - compute a Jacobian by reverse mode and by forward mode, predict from matrix shapes which is
+#   cheaper, and find the crossover by measurement;
+# - reason about the memory of an MLP's weights and about what its nonlinearities are for.
+#
+# Prerequisites: the chain rule and backpropagation by hand from Chapter 1, matrix calculus
+# with shapes, a little PyTorch.
+
+# %% tags=["remove-cell"]
+# On Colab (or wherever this book's helpers are missing), install them from the repository.
+try:
+    import helpers
+except ImportError:
+    import importlib
+    import subprocess
+    import sys
+
+    package = "dl-notes-helpers @ git+https://github.com/executable-dl/lecture-notes"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)
+    importlib.invalidate_caches()
+    import helpers
+
+# %% tags=["parameters"]
+profile = None
+
+# %% [markdown]
+# The scale of this run. Everything in the chapter runs in every profile; the profiles differ
+# in problem sizes for the timings, in how often each timing is repeated (the median of the
+# repeats is reported), and in the widths used to find the crossover between the two modes.
+
+# %%
+from helpers import profiles, results
+
+run = profiles.setup(
+    profile,
+    seed=2,
+    lydia_n=(500, 100_000, 100_000),  # examples in the timed squared-loss + L1 graph
+    lydia_d=(20, 100, 200),  # features in that graph
+    mlp_batch=(16, 256, 1024),  # batch of the timed MLP gradient
+    repeat=(3, 21, 31),  # timed runs per measurement (median reported)
+    jac_repeat=(5, 101, 101),  # timed runs per Jacobian benchmark entry (they take ~0.2 ms)
+    jac_cases=(3, 10, 20),  # random inputs on which the Jacobian methods must agree
+    cross_width=(512, 1024, 1024),  # K of the crossover sweep on the CPU
+    gpu_cross_width=(512, 1024, 4096),  # K of the crossover sweep on a GPU, when there is one
+    cross_fixed=(8, 32, 32),  # P while D varies, and D while P varies
+    cross_sizes=(
+        (1, 8, 128),
+        (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+        (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+    ),
+)
+run
+
+# %%
+from collections import Counter, deque
+from functools import partial
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.autograd.forward_ad as fwAD
+from IPython.display import Markdown, display
+from matplotlib.ticker import NullFormatter
+from myst_nb import glue
+from threadpoolctl import threadpool_limits
+from torch.func import jacfwd, jacrev
+from torch.utils.flop_counter import FlopCounterMode
+
+from helpers.gradcheck import check_gradients
+from helpers.timing import measure
+
+rng = np.random.default_rng(run.seed)
+generator = torch.Generator().manual_seed(run.seed)
+CPU = torch.device("cpu")
+DEVICES = [CPU] + ([run.device] if run.device.type != "cpu" else [])
+torch.set_num_threads(1)  # one CPU thread for every timing: see the note below
+threadpool_limits(limits=1)  # the same for NumPy's BLAS
+
+
+def as_float64(a) -> np.ndarray:
+    if isinstance(a, torch.Tensor):
+        return a.detach().cpu().numpy().astype(np.float64)
+    return np.asarray(a, dtype=np.float64)
+
+
+def normwise_error(ours, reference) -> float:
+    """max |ours - reference| / max |reference|: a relative error that tolerates entries ~0."""
+    ours, reference = as_float64(ours), as_float64(reference)
+    assert ours.shape == reference.shape, (ours.shape, reference.shape)
+    return float(np.abs(ours - reference).max() / np.abs(reference).max())
+
+
+# %% [markdown]
+# ```{note}
+# **One thread.** Every CPU timing in this chapter runs on a single thread, for PyTorch and
+# NumPy alike. A multi-threaded kernel waits for its slowest thread at every step, so on a
+# machine where anything else is running (a shared server, a laptop with a browser open) one
+# busy neighbour can make it several times slower, and timings of small operations become
+# unrepeatable. (On the 2-core machine these notes were developed on, one competing process
+# made a two-thread Jacobian several times slower and left a one-thread Jacobian almost
+# unchanged.) The question of this chapter is what the *arithmetic* costs, and one thread
+# measures it reproducibly; more threads divide the time of large matrix products, and only
+# those, by up to the number of cores.
+# ```
+#
+# Most comparisons in this chapter are between two computations of the same quantity in float64
+# that differ only in the order of their roundings (our engine against PyTorch, a hand-written
+# formula against an engine). We compare them with the *normwise* relative error
+# $\max_i |a_i - b_i| / \max_i |b_i|$, which stays near machine precision ($10^{-16}$) even when
+# some entries cancel to almost zero, where an entry-by-entry relative error would be large for
+# no fault of the code. Our tolerance for such comparisons is $10^{-12}$: a few thousand
+# roundings of $10^{-16}$ each, far below the $O(1)$ error of a wrong sign or a wrong
+# transpose. Finite differences are different: they carry a truncation error and are checked
+# with `helpers.gradcheck` at its tolerance $10^{-6}$ (Chapter 1 explains both numbers).
+
+# %% [markdown]
+# ## A reverse-mode engine on a tape
+#
+# ### The idea
+#
+# A program that computes a scalar loss $\ell$ is a sequence of primitive operations
+# $v = \phi(u_1, \dots, u_k)$, each reading earlier values and writing a new one. The
+# *adjoint* of a value $u$ is $\bar u = \partial \ell / \partial u$, an array of the same shape
+# as $u$. If $u$ is read by several operations (its *consumers*) $v_1, \dots, v_m$, the chain
+# rule sums over them:
+#
+# $$
+# \bar u \;=\; \sum_{j=1}^{m} \left(\frac{\partial v_j}{\partial u}\right)^{\!\top} \bar v_j .
+# $$ (eq-adjoint)
+#
+# Each term is a *vector-Jacobian product* (VJP): the adjoint of the output pulled back through
+# one operation. The Jacobian $\partial v_j / \partial u$ is never formed; every primitive
+# knows how to apply its transpose to an adjoint directly. For the eight primitives of our
+# engine, with $\bar v$ the incoming adjoint, $\odot$ the elementwise product and $N$ the
+# number of entries of $a$:
+#
+# | operation $v$ | VJP for $a$ | VJP for $b$ |
+# |---|---|---|
+# | $a + b$ | $\bar v$ | $\bar v$ |
+# | $a \odot b$ | $\bar v \odot b$ | $\bar v \odot a$ |
+# | $A B$ (matrix product) | $\bar V B^\top$ | $A^\top \bar V$ |
+# | $\sum_i a_i$ | $\bar v\,\mathbf 1$ (broadcast) | |
+# | $\frac1N \sum_i a_i$ | $\frac{\bar v}{N}\,\mathbf 1$ | |
+# | $\lvert a \rvert$ | $\bar v \odot \operatorname{sign}(a)$ | |
+# | $\tanh a$ | $\bar v \odot (1 - v \odot v)$ | |
+# | $\operatorname{relu} a$ | $\bar v \odot [a > 0]$ | |
+#
+# The matrix-product row is the one with transposes in it:
+#
+# $$
+# V = AB \quad\Longrightarrow\quad \bar A = \bar V B^\top, \qquad \bar B = A^\top \bar V,
+# $$ (eq-matmul-vjp)
+#
+# and the shapes force it: $\bar A$ must have the shape of $A$, $(m \times n)$, and
+# $\bar V B^\top$ is $(m \times p)(p \times n)$. We also need subtraction, whose VJP for $b$ is
+# $-\bar v$, and broadcasting: when $b$ was stretched to the shape of $a$ (a bias added to every
+# row), its adjoint is summed back over the stretched axes.
+#
+# The derivatives of $\lvert a\rvert$ at 0 and of relu at 0 do not exist; like PyTorch we use
+# $\operatorname{sign}(0) = 0$ and $[0 > 0] = 0$, valid subgradients. The checks below keep
+# inputs away from 0, where it would matter.
+#
+# ### The tape
+#
+# Reverse mode needs the operations in an order in which every node comes *after all its
+# consumers*, so that its adjoint {eq}`eq-adjoint` is complete before it is passed on. The
+# forward pass provides such an order for free: every operation is executed after its inputs
+# exist. So each operation, when executed, is pushed on a list, the *tape*; the backward pass
+# pops it, last in first out.
+#
+# :::{prf:proposition} The tape read as a stack is a reverse topological order
+# :label: prop-stack
+#
+# If every operation is pushed on the tape when it is executed, then popping the tape visits
+# each node after all of its consumers. Hence, when a node is popped, its adjoint
+# {eq}`eq-adjoint` has received every term of its sum.
+# :::
+#
+# :::{prf:proof}
+# A consumer $v$ of $u$ reads the value of $u$, so it is executed, and pushed, after $u$; a
+# stack pops what was pushed later first, so $v$ is popped before $u$. Every consumer of $u$
+# has therefore been popped, and has added its term $(\partial v/\partial u)^\top \bar v$ to
+# $\bar u$, by the time $u$ is popped. Nothing popped after $u$ can add to $\bar u$: it was
+# pushed before $u$ and so cannot have read $u$. Finally $\bar v$ was itself complete when $v$
+# sent its term, by the same argument applied to $v$ (induction on the pop order, starting
+# from the loss, whose adjoint is $\bar\ell = 1$).
+# :::
+#
+# A queue would pop in the order of execution: every node *before* its consumers, the exact
+# opposite of what is needed. We test this below.
+#
+# ### The engine
+#
+# We write the engine on NumPy float64 arrays. NumPy has no automatic differentiation at all,
+# so every derivative the engine produces visibly comes from the rules in the table above; and
+# float64 lets us compare with PyTorch at $10^{-12}$ and with finite differences at their
+# usual tolerance. (Torch tensors with autograd switched off would do as well; they would also
+# run on a GPU, which this small engine does not need.)
+#
+# Three pieces: a FLOP counter (used in a later section; the counting conventions are
+# explained there), the node class `Var`, and the backward driver.
+
+# %%
+class FlopCounter:
+    """Floating point operations of the forward and of the backward pass, counted apart."""
+
+    def __init__(self):
+        self.exact_sums = False  # False: 004's convention, summing k numbers costs k additions
+        self.reset()
+
+    def reset(self):
+        self.counts, self.phase = {"forward": 0, "backward": 0}, "forward"
+
+    def add(self, flops: int):
+        self.counts[self.phase] += int(flops)
+
+    def additions(self, k: int) -> int:
+        """Additions needed to sum k numbers: k under 004's convention, k - 1 exactly."""
+        return k - 1 if self.exact_sums else k
+
+
+FLOPS = FlopCounter()
+TAPE: list = []  # the operations of the current graph, in the order they were executed
+
+
+class Var:
+    """A node of the graph: a float64 array, its adjoint `grad`, and its inputs with VJP rules."""
+
+    def __init__(self, value, parents=(), requires_grad=False):
+        self.value = np.asarray(value, dtype=np.float64)
+        self.parents = parents  # pairs (input node, rule: adjoint -> (contribution, FLOPs))
+        self.requires_grad = requires_grad or any(p.requires_grad for p, _ in parents)
+        self.grad = None
+        if parents:
+            TAPE.append(self)  # push: an operation goes on the tape when it is executed
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    # The operators and methods of a torch tensor, so that the same code runs on both.
+    def __add__(self, other):
+        return add(self, lift(other))
+
+    def __radd__(self, other):
+        return add(lift(other), self)
+
+    def __sub__(self, other):
+        return sub(self, lift(other))
+
+    def __mul__(self, other):
+        return mul(self, lift(other))
+
+    def __rmul__(self, other):
+        return mul(lift(other), self)
+
+    def __matmul__(self, other):
+        return matmul(self, lift(other))
+
+    def sum(self):
+        return vsum(self)
+
+    def mean(self):
+        return vmean(self)
+
+    def abs(self):
+        return vabs(self)
+
+    def tanh(self):
+        return vtanh(self)
+
+    def relu(self):
+        return vrelu(self)
+
+
+def lift(x):
+    """Wrap a constant (a number, an array) as a leaf that needs no gradient."""
+    return x if isinstance(x, Var) else Var(x)
+
+
+def new_graph():
+    """Start recording a new forward pass: an empty tape, FLOP counts at zero."""
+    TAPE.clear()
+    FLOPS.reset()
+
+
+def unbroadcast(g, shape):
+    """Sum an adjoint over the axes that broadcasting added or stretched (a bias, a scalar)."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1)
+    out = g.sum(axis=axes).reshape(shape)
+    FLOPS.add(out.size * FLOPS.additions(g.size // out.size))
+    return out
+
+
+def accumulate(node, contribution):
+    """Add one term of the sum (eq-adjoint) to a node's adjoint."""
+    assert contribution.shape == node.shape, "a VJP rule returned an adjoint of the wrong shape"
+    if node.grad is None:
+        node.grad = contribution  # the first term: nothing to add it to
+    else:
+        node.grad = node.grad + contribution
+        FLOPS.add(contribution.size)
+
+
+def stack_order(loss):
+    """Pop the tape: last in, first out (a reverse topological order, by the proposition)."""
+    tape = list(TAPE)  # a copy, so that the same graph can be differentiated again
+    while tape:
+        yield tape.pop()
+
+
+def backward(loss, order=stack_order):
+    """Reverse mode: seed the loss's adjoint with 1, visit the nodes in `order`, apply the VJPs."""
+    for node in TAPE:  # forget the adjoints of any earlier backward pass over this graph
+        node.grad = None
+        for parent, _ in node.parents:
+            parent.grad = None
+    FLOPS.phase = "backward"
+    loss.grad = np.ones_like(loss.value)
+    for node in order(loss):
+        if node.grad is None:
+            continue  # no adjoint has reached this node: there is nothing to send back
+        for parent, vjp in node.parents:
+            if parent.requires_grad:
+                contribution, flops = vjp(node.grad)
+                FLOPS.add(flops)
+                accumulate(parent, unbroadcast(np.asarray(contribution), parent.shape))
+    FLOPS.phase = "forward"
+
+
+# %% [markdown]
+# The primitives. Each one computes its value, declares how many FLOPs that took, and gives,
+# for each input, a rule mapping the output's adjoint to the input's term of {eq}`eq-adjoint`
+# together with the FLOPs that rule costs. The rules are the table above, line by line.
+
+# %%
+def op(value, flops, *parents):
+    """Record one executed primitive: its value, its forward FLOPs, its (input, VJP) pairs."""
+    FLOPS.add(flops)
+    return Var(value, parents)
+
+
+def add(a, b):
+    size = np.broadcast(a.value, b.value).size
+    return op(a.value + b.value, size, (a, lambda g: (g, 0)), (b, lambda g: (g, 0)))
+
+
+def sub(a, b):
+    size = np.broadcast(a.value, b.value).size
+    return op(a.value - b.value, size, (a, lambda g: (g, 0)), (b, lambda g: (-g, g.size)))
+
+
+def mul(a, b):
+    size = np.broadcast(a.value, b.value).size
+    return op(a.value * b.value, size,
+              (a, lambda g: (g * b.value, g.size)), (b, lambda g: (g * a.value, g.size)))
+
+
+def matmul(a, b):
+    """(m, n) @ (n, p), or (m, n) @ (n,) with the vector taken as a one-column matrix."""
+    A, B = a.value, b.value.reshape(len(b.value), -1)
+    (m, n), p = A.shape, B.shape[1]
+
+    def dot(k):  # FLOPs of one dot product of length k: k products and their sum
+        return k + FLOPS.additions(k)
+
+    return op(a.value @ b.value, m * p * dot(n),
+              (a, lambda g: (g.reshape(m, p) @ B.T, m * n * dot(p))),  # eq-matmul-vjp
+              (b, lambda g: ((A.T @ g.reshape(m, p)).reshape(b.shape), n * p * dot(m))))
+
+
+def vsum(a):
+    return op(a.value.sum(), FLOPS.additions(a.value.size),
+              (a, lambda g: (np.broadcast_to(g, a.shape), 0)))
+
+
+def vmean(a):
+    size = a.value.size
+    return op(a.value.mean(), FLOPS.additions(size) + 1,
+              (a, lambda g: (np.broadcast_to(g / size, a.shape), 1)))
+
+
+def vabs(a):
+    return op(np.abs(a.value), a.value.size,
+              (a, lambda g: (g * np.sign(a.value), 2 * g.size)))  # sign, product
+
+
+def vtanh(a):
+    t = np.tanh(a.value)
+    return op(t, t.size, (a, lambda g: (g * (1 - t * t), 3 * g.size)))  # t*t, 1 - ., g * .
+
+
+def vrelu(a):
+    return op(np.maximum(a.value, 0), a.value.size,
+              (a, lambda g: (g * (a.value > 0), 2 * g.size)))  # comparison, product
+
+
+# %% [markdown]
+# That is the whole engine: about 120 lines of code, FLOP counting included. Because `Var`
+# has the operators `+ - * @` and the methods `sum mean abs tanh relu`, a function written for
+# torch tensors with those names runs unchanged on `Var`s, which lets us feed the *same* code
+# to our engine and to PyTorch and compare.
+#
+# ## Reproducing a backward pass by hand: squared loss with L1 (004 §4)
+#
+# The exam's loss: data $X \in \mathbb R^{n\times d}$ ($n$ examples $x_i^\top$ as rows, $d$
+# features), labels $y \in \{-1, 1\}^n$, weights $w \in \mathbb R^d$ and $\lambda \ge 0$,
+#
+# $$
+# \ell(w) = \frac1n \sum_{i=1}^n \left(y_i - x_i^\top w\right)^2 + \lambda \|w\|_1,
+# \qquad \|w\|_1 = \sum_{j=1}^{d} |w_j| ,
+# $$ (eq-lydia-loss)
+#
+# with gradient
+#
+# $$
+# \nabla \ell(w) = \frac2n X^\top (Xw - y) + \lambda \operatorname{sign}(w).
+# $$ (eq-lydia-grad)
+#
+# ```{note}
+# **A typo in the source.** 004 writes the $\ell_1$ norm as $\sum_{i=1}^{n} |w_i|$; the sum
+# runs over the $d$ entries of $w$, not over the $n$ examples, as in {eq}`eq-lydia-loss`.
+# ```
+#
+# The function below is the exam's PyTorch code in our own words: one primitive per line, so
+# that the graph is the one whose backward pass the exam writes out. It runs on torch tensors
+# and on our `Var`s alike.
+
+# %%
+def lydia_loss(w, X, Y, lam):
+    """Mean squared residual plus lam * ||w||_1, one primitive per line (004 §4)."""
+    Xw = X @ w
+    residual = Xw - Y
+    squared = residual * residual
+    square_loss = squared.mean()
+    w_abs = w.abs()
+    l1 = w_abs.sum()
+    penalty = lam * l1
+    return square_loss + penalty
+
+
+# %% [markdown]
+# First a case small enough to do in one's head: 004's own toy data, $x_1 = (1, 0)$,
+# $x_2 = (0, 1)$, $y = (2, -4)$, $\lambda = 0$, at $w = 0$. The loss is
+# $\frac12(2^2 + 4^2) = 10$ and {eq}`eq-lydia-grad` gives
+# $\nabla\ell(0) = \frac22\bigl(-(2, -4)\bigr) = (-2, 4)$. Every intermediate is a small
+# binary fraction, so the engine must reproduce these numbers *exactly*.
+
+# %%
+new_graph()
+w = Var(np.zeros(2), requires_grad=True)
+loss = lydia_loss(w, Var(np.eye(2)), Var([2.0, -4.0]), 0.0)
+backward(loss)
+assert loss.value == 10.0 and np.array_equal(w.grad, [-2.0, 4.0]), (loss.value, w.grad)
+
+# %% [markdown]
+# Now random data, with $\lambda > 0$. We compute the gradient five ways:
+#
+# 1. the closed form {eq}`eq-lydia-grad`;
+# 2. a backward pass written by hand, one adjoint per intermediate in reverse order: this is
+#    what 004 §4.4 asks the student to fill in (our code, with our names; $\bar u$ is written
+#    `u_bar`);
+# 3. our engine;
+# 4. PyTorch's autograd, on the same function;
+# 5. finite differences (`helpers.gradcheck`), which know nothing about derivatives.
+
+# %%
+def lydia_gradient_by_hand(w, X, Y, lam):
+    """The backward pass of lydia_loss written out: each line undoes one forward line."""
+    n = len(Y)
+    residual = X @ w - Y  # the forward values the backward pass needs
+    loss_bar = 1.0
+    square_loss_bar = loss_bar  # loss = square_loss + penalty
+    penalty_bar = loss_bar
+    l1_bar = lam * penalty_bar  # penalty = lam * l1
+    w_abs_bar = np.full_like(w, l1_bar)  # l1 = sum(w_abs): the adjoint is broadcast
+    w_bar = w_abs_bar * np.sign(w)  # w_abs = |w|: first path into w
+    squared_bar = np.full(n, square_loss_bar / n)  # square_loss = mean(squared)
+    residual_bar = 2 * squared_bar * residual  # squared = residual * residual: two terms
+    Xw_bar = residual_bar  # residual = Xw - Y
+    return w_bar + X.T @ Xw_bar  # Xw = X @ w: second path into w, added (eq-adjoint)
+
+
+n, d, lam = 50, 8, 0.1
+X = rng.standard_normal((n, d))
+Y = np.sign(X @ rng.standard_normal(d) + 0.5 * rng.standard_normal(n))  # labels in {-1, 1}
+w0 = rng.standard_normal(d)
+assert np.abs(w0).min() > 1e-3  # |w| has a kink at 0: keep finite differences (1e-6) off it
+
+closed_form = 2 / n * X.T @ (X @ w0 - Y) + lam * np.sign(w0)
+by_hand = lydia_gradient_by_hand(w0, X, Y, lam)
+
+new_graph()
+w = Var(w0, requires_grad=True)
+backward(lydia_loss(w, Var(X), Var(Y), lam))
+engine = w.grad
+
+w_torch = torch.tensor(w0, requires_grad=True)
+lydia_loss(w_torch, torch.tensor(X), torch.tensor(Y), lam).backward()
+
+for name, grad in [("by hand", by_hand), ("engine", engine), ("torch", w_torch.grad)]:
+    err = normwise_error(grad, closed_form)
+    assert err < 1e-12, f"{name}: {err:.2e}"  # float64 roundings only, see above
+
+
+def lydia_loss_value():  # reads w0, which check_gradients perturbs in place
+    new_graph()
+    return lydia_loss(Var(w0), Var(X), Var(Y), lam).value
+
+
+fd_errors = check_gradients(lydia_loss_value, {"w": w0}, {"w": engine})  # tol 1e-6
+glue("lydia_fd_error", fd_errors["w"], display=False)
+
+# %% [markdown]
+# All five agree: the four exact computations to float64 rounding, and finite differences to
+# a relative error of {glue:text}`lydia_fd_error:.1e`, which is their truncation and rounding
+# error, not a disagreement. The hand-written backward pass and the engine do the same thing;
+# the engine just does it for any function composed of its primitives. Note the last line of
+# the hand-written pass: $w$ is read twice in the forward pass (by $Xw$ and by $|w|$), so its
+# adjoint is a sum of two terms, exactly {eq}`eq-adjoint`.
+#
+# ## Why the tape is a stack (002 §4.2)
+#
+# 002 asks whether the stack of a tape-based autodiff could be replaced by a queue at no cost
+# in running time, and answers no. Let us see what a queue actually does, on a graph
+# small enough to draw. One value, $h$, is read by two consumers at different distances from
+# the loss:
+#
+# $$
+# h = \tanh(x), \qquad u = \operatorname{relu}(h \odot w), \qquad
+# \ell = \textstyle\sum_i (h + u)_i .
+# $$ (eq-diamond)
+#
+# The adjoint of $h$ has two terms: one from the sum $h + u$ (one step from the loss) and one
+# through the product $h \odot w$ (three steps). We try three orders for the backward pass:
+#
+# - **FIFO tape**: the tape read as a queue, first in first out, the drop-in replacement
+#   002 has in mind;
+# - **breadth-first from the loss**: a queue that starts at the loss and discovers nodes
+#   through their inputs, visiting each once; it is the natural "walk the graph backwards"
+#   and it is correct on chains and trees;
+# - **counted queue**: a queue that releases a node only when all of its consumers have
+#   sent their terms (Kahn's algorithm on the reversed graph).
+
+# %%
+def fifo_order(loss):
+    """The tape read as a queue: first in, first out, i.e. the order of execution."""
+    tape = deque(TAPE)
+    while tape:
+        yield tape.popleft()
+
+
+def breadth_first_order(loss):
+    """From the loss through inputs, nearest first, each node once. Plausible, and wrong."""
+    seen, queue = {id(loss)}, deque([loss])
+    while queue:
+        node = queue.popleft()
+        yield node
+        for parent, _ in node.parents:
+            if parent.parents and id(parent) not in seen:  # operations only, each once
+                seen.add(id(parent))
+                queue.append(parent)
+
+
+def counted_queue_order(loss):
+    """A queue that releases a node once all its consumers have sent their terms."""
+    waiting = Counter(id(p) for node in TAPE for p, _ in node.parents)  # consumers left
+    queue = deque([loss])
+    while queue:
+        node = queue.popleft()
+        yield node
+        for parent, _ in node.parents:
+            waiting[id(parent)] -= 1
+            if waiting[id(parent)] == 0 and parent.parents:
+                queue.append(parent)
+
+
+def diamond(x, w):
+    h = x.tanh()
+    u = (h * w).relu()
+    return (h + u).sum()
+
+
+x0, wd0 = rng.standard_normal(6), rng.standard_normal(6)
+x_t, w_t = torch.tensor(x0, requires_grad=True), torch.tensor(wd0, requires_grad=True)
+diamond(x_t, w_t).backward()  # PyTorch's answer, the reference
+assert (torch.relu(torch.tanh(x_t) * w_t) > 0).any()  # the long branch carries a gradient
+
+queue_errors = {}
+for order in [stack_order, fifo_order, breadth_first_order, counted_queue_order]:
+    new_graph()
+    x, w = Var(x0, requires_grad=True), Var(wd0, requires_grad=True)
+    backward(diamond(x, w), order=order)
+    queue_errors[order.__name__] = [
+        normwise_error(np.zeros(6) if v.grad is None else v.grad, ref.grad)
+        for v, ref in [(x, x_t), (w, w_t)]
+    ]
+
+display(Markdown("| backward order | error in $\\bar x$ | error in $\\bar w$ |\n|---|---|---|\n"
+                 + "\n".join(f"| `{name}` | {ex:.1e} | {ew:.1e} |"
+                             for name, (ex, ew) in queue_errors.items())))
+assert max(queue_errors["stack_order"]) < 1e-12  # correct, as the proposition says
+assert min(queue_errors["fifo_order"]) > 0.5  # nothing reaches x or w: both adjoints 0
+assert queue_errors["breadth_first_order"][0] > 1e-3  # x misses the long branch's term ...
+assert queue_errors["breadth_first_order"][1] < 1e-12  # ... while w, on one path, is right
+assert max(queue_errors["counted_queue_order"]) < 1e-12  # a queue *can* be made correct
+
+# %% [markdown]
+# The table shows the three failure modes and the fix:
+#
+# - The **FIFO tape** visits $h$ first, when nothing has reached it yet, then every other node
+#   in the same premature state; only the loss, visited last, has an adjoint, and it arrives too
+#   late for anyone to use. Both gradients come out zero (normwise error 1). On a chain the
+#   same happens: a queue over the tape is the worst possible order, not a slower one.
+# - **Breadth-first from the loss** reaches $h$ through the short branch (distance 2) before
+#   the long branch $u \to h \odot w$ has delivered its term. It passes an incomplete
+#   $\bar h$ on to $x$, and the term that arrives later is never propagated. The adjoint of
+#   $w$, which has a single path to the loss, is right: a check of $\bar w$ alone would miss
+#   the bug.
+# - **The stack** and **the counted queue** are both correct: both visit every node after all
+#   of its consumers, i.e. in a reverse topological order ({prf:ref}`prop-stack`).
+#
+# ```{note}
+# **On 002's answer.** 002 marks the statement false on the grounds that a queue would need
+# extra work to recover the reverse order and would therefore run longer. As a drop-in
+# replacement, though, a queue does not make the backward pass slower; it makes it *wrong*, as
+# the table shows.
+# A queue can be used correctly if it is fed in a reverse topological order, which costs one
+# extra pass over the graph to count consumers (Kahn's algorithm), $O(V + E)$ for $V$ nodes
+# and $E$ edges, the same order of cost as the backward pass itself. So the runtime grows by a
+# constant factor, not asymptotically; what the stack buys is that the forward pass has
+# already produced the order, for free.
+# ```
+#
+# ## Counting FLOPs (004 §4.3)
+#
+# 004 counts the floating point operations of the forward pass of {eq}`eq-lydia-loss` under
+# these conventions: each $+ - \times /$, comparison and scalar function evaluation is one
+# FLOP; summing a vector of length $k$ costs $k$ additions; an $(m, n)$ by $(n, p)$ matrix
+# product costs $2mnp$. Here $n$ is the number of examples (rows of $X$) and $d$ the number of
+# features (the length of $w$). Line by line of `lydia_loss`:
+#
+# | line | operation | FLOPs (004) | FLOPs (exact) |
+# |---|---|---|---|
+# | `X @ w` | $(n, d)$ by $(d, 1)$ product | $2nd$ | $n(2d - 1)$ |
+# | `Xw - Y` | $n$ subtractions | $n$ | $n$ |
+# | `residual * residual` | $n$ products | $n$ | $n$ |
+# | `.mean()` | sum of $n$, one division | $n + 1$ | $n$ |
+# | `w.abs()` | $d$ function evaluations | $d$ | $d$ |
+# | `.sum()` | sum of $d$ | $d$ | $d - 1$ |
+# | `lam * l1`, `+` | two scalar operations | $2$ | $2$ |
+# | **total** | | $2nd + 3n + 2d + 3$ | $2nd + 2n + 2d + 1$ |
+#
+# The exam's total, $2nd + 3n + 2d + 3$, is right under its conventions.
+#
+# ```{note}
+# **On 004's count.** Two small issues. (1) The line numbers in the solution's tally do not
+# match its listing: the tally puts the absolute value on "line 7", the mean on "line 9", the
+# sum on "line 11" and the scalar operations on "lines 12+13", while in the listing (comments
+# and `def` counted) they are lines 8, 7, 9 and 10-11, and line 12 is the `return`. The
+# operations it counts are the right ones. (2) The conventions overcount: summing $k$ numbers
+# takes $k - 1$ additions, so a length-$d$ dot product is $2d - 1$ FLOPs, not $2d$. The exact
+# count is the last column, $2nd + 2n + 2d + 1$. The difference, $n + 2$, is negligible next to
+# $2nd$, which is why the convention is harmless and common.
+# ```
+#
+# Our engine counts under either convention (`FLOPS.exact_sums`). We check both totals, and
+# the backward pass's count, for several shapes, including $n = d = 1$ where a wrong constant
+# term would show.
+#
+# The backward pass, from the rules of the engine (each VJP's cost, plus one addition per entry
+# whenever a second term arrives at an adjoint, {eq}`eq-adjoint`): the final sum passes its
+# adjoint on for free; $\lambda$ times the penalty's adjoint is 1 FLOP, and so is the mean's
+# division by $n$; the adjoints of $\sum_j |w_j|$ and of the mean are broadcast, for free;
+# $\lvert w\rvert$ costs $2d$ (a sign and a product); `residual * residual` sends two terms of
+# $n$ products to the same node and adds them ($3n$); the subtraction passes the residual's
+# adjoint to $Xw$ unchanged and sends nothing to $Y$, which needs no gradient; and
+# $\bar w \mathrel{+}= X^\top \overline{Xw}$ is a $(d, n)$ by $(n, 1)$ product plus $d$
+# additions. In total
+#
+# $$
+# \text{backward} = 2nd + 3n + 3d + 2 \;\;\text{(004's convention)}, \qquad
+# 2nd + 3n + 2d + 2 \;\;\text{(exact)}.
+# $$ (eq-lydia-backward-flops)
+
+# %%
+def lydia_counts(n, d, exact):
+    """Forward and backward FLOPs of lydia_loss, counted by the engine."""
+    X, Y = rng.standard_normal((n, d)), rng.choice([-1.0, 1.0], size=n)
+    new_graph()
+    FLOPS.exact_sums = exact
+    w = Var(rng.standard_normal(d), requires_grad=True)
+    backward(lydia_loss(w, Var(X), Var(Y), 0.1))
+    FLOPS.exact_sums = False
+    return FLOPS.counts["forward"], FLOPS.counts["backward"]
+
+
+for n, d in [(1, 1), (2, 2), (7, 3), (50, 20), (1000, 1)]:
+    assert lydia_counts(n, d, exact=False) == (2*n*d + 3*n + 2*d + 3, 2*n*d + 3*n + 3*d + 2)
+    assert lydia_counts(n, d, exact=True) == (2*n*d + 2*n + 2*d + 1, 2*n*d + 3*n + 2*d + 2)
+
+# %% [markdown]
+# ### The backward pass against the forward pass
+#
+# On this graph the backward pass costs about as much as the forward pass: both are dominated
+# by one matrix-vector product with $X$ ($Xw$ forward, $X^\top \overline{Xw}$ backward). The
+# usual rule of thumb, "a backward pass costs about two forward passes", comes from layers
+# whose input *also* needs an adjoint: then a product $AB$ needs both $\bar V B^\top$ and
+# $A^\top \bar V$ {eq}`eq-matmul-vjp`. Here $X$ is data and gets no adjoint, so the engine
+# skips that product entirely (we will see the factor two in an MLP below).
+#
+# Counting is one thing, time another. We time the forward and the backward pass of the same
+# graph at a larger size, with our engine and with PyTorch (CPU, float64, the same function),
+# and report the medians. The backward pass is timed alone, replayed on a graph recorded once.
+
+# %%
+n, d = run.lydia_n, run.lydia_d
+X, Y = rng.standard_normal((n, d)), rng.choice([-1.0, 1.0], size=n)
+w0 = rng.standard_normal(d)
+X_t, Y_t = torch.tensor(X), torch.tensor(Y)
+w_t = torch.tensor(w0, requires_grad=True)
+
+
+def engine_forward():
+    new_graph()
+    return lydia_loss(Var(w0, requires_grad=True), Var(X), Var(Y), 0.1)
+
+
+engine_loss = engine_forward()
+forward_flops = FLOPS.counts["forward"]
+backward(engine_loss)
+backward_flops = FLOPS.counts["backward"]
+torch_loss = lydia_loss(w_t, X_t, Y_t, 0.1)
+assert normwise_error(engine_loss.value, torch_loss.detach()) < 1e-12
+
+# backward() replays the current tape, so the backward pass is timed before any new forward.
+timings = {
+    ("engine", "backward"): measure(lambda: backward(engine_loss), repeat=run.repeat),
+    ("engine", "forward"): measure(engine_forward, repeat=run.repeat),
+    ("torch", "forward"): measure(lambda: lydia_loss(w_t, X_t, Y_t, 0.1), repeat=run.repeat),
+    ("torch", "backward"): measure(
+        lambda: torch.autograd.grad(torch_loss, w_t, retain_graph=True), repeat=run.repeat),
+    ("engine", "of which X @ w"): measure(lambda: X @ w0, repeat=run.repeat),  # NumPy alone
+    ("torch", "of which X @ w"): measure(lambda: X_t @ w_t.detach(), repeat=run.repeat),
+}
+seconds = {key: t.seconds for key, t in timings.items()}
+phases = [("forward", f"{forward_flops:,}"), ("of which X @ w", f"{2 * n * d:,}"),
+          ("backward", f"{backward_flops:,}")]
+display(Markdown(
+    f"Squared loss + L1, $n$ = {n}, $d$ = {d}, float64 on {profiles.device_name(CPU)}, "
+    f"median of {run.repeat} runs\n\n"
+    "| | FLOPs (004 convention) | engine | torch | engine / torch |\n|---|---|---|---|---|\n"
+    + "\n".join(f"| {phase} | {flops} | {seconds['engine', phase] * 1e3:.3f} ms "
+                f"| {seconds['torch', phase] * 1e3:.3f} ms "
+                f"| {seconds['engine', phase] / seconds['torch', phase]:.2f} |"
+                for phase, flops in phases)))
+
+results.record("lydia_backward_forward_flop_ratio", backward_flops / forward_flops,
+               description="backward / forward FLOPs of the squared loss + L1 graph (004 §4)")
+results.record("lydia_backward_forward_time_ratio_engine",
+               seconds["engine", "backward"] / seconds["engine", "forward"],
+               description="backward / forward wall time, our engine, squared loss + L1")
+results.record("lydia_backward_forward_time_ratio_torch",
+               seconds["torch", "backward"] / seconds["torch", "forward"],
+               description="backward / forward wall time, torch autograd, squared loss + L1")
+results.record("lydia_backward_engine_over_torch",
+               seconds["engine", "backward"] / seconds["torch", "backward"],
+               description="time of the backward pass alone, our engine / torch, squared loss + L1")
+engine_step = seconds["engine", "forward"] + seconds["engine", "backward"]
+torch_step = seconds["torch", "forward"] + seconds["torch", "backward"]
+results.record("lydia_engine_over_torch", engine_step / torch_step,
+               description="time of forward + backward, our engine / torch, squared loss + L1")
+glue("lydia_n", n, display=False)
+glue("lydia_d", d, display=False)
+glue("lydia_matvec_share_torch",
+     seconds["torch", "of which X @ w"] / seconds["torch", "forward"], display=False)
+glue("lydia_matvec_numpy_over_torch",
+     seconds["engine", "of which X @ w"] / seconds["torch", "of which X @ w"], display=False)
+
+# %% [markdown]
+# At $n$ = {glue:text}`lydia_n`, $d$ = {glue:text}`lydia_d` the backward pass counts
+# {glue:text}`lydia_backward_forward_flop_ratio:.3f` times the forward pass's FLOPs, as
+# {eq}`eq-lydia-backward-flops` predicts, and its wall time is
+# {glue:text}`lydia_backward_forward_time_ratio_engine:.2f` times the forward's in our engine
+# and {glue:text}`lydia_backward_forward_time_ratio_torch:.2f` times in PyTorch. Wall time
+# and FLOPs need not agree, and here they do not. Both passes are dominated by one
+# matrix-vector product with $X$ ($Xw$ forward, $X^\top \overline{Xw}$ backward; the bare
+# product $Xw$ alone is {glue:text}`lydia_matvec_share_torch:.0%` of PyTorch's forward time).
+# Such a product does two FLOPs per entry of $X$ it reads, so its speed is set by how fast
+# memory delivers $X$ and by the particular kernel each library calls for it (row-wise for
+# $Xw$, column-wise for $X^\top v$), not by the FLOP count.
+#
+# A full gradient step (forward plus backward) with our engine takes
+# {glue:text}`lydia_engine_over_torch:.2f` times as long as with PyTorch, and the backward
+# pass alone {glue:text}`lydia_backward_engine_over_torch:.2f` times as long. That is no miracle of
+# our small engine: both spend nearly all their time in compiled matrix-vector kernels, and
+# those kernels differ by themselves (NumPy's $Xw$ takes
+# {glue:text}`lydia_matvec_numpy_over_torch:.2f` times PyTorch's in this run). The bookkeeping
+# per operation, Python for us and C++ for PyTorch, is a few microseconds for each of eight
+# operations, small next to a product with a {glue:text}`lydia_n` by {glue:text}`lydia_d`
+# matrix. The picture changes when a graph has many small operations, as in the Jacobian
+# benchmark below.
+#
+# ## A check with teeth: the missing transpose
+#
+# A gradient check is only worth something if it fails when the gradient is wrong. Here is a
+# plausible bug: the VJP of a matrix product for its left factor written as $\bar V B$ instead
+# of $\bar V B^\top$ {eq}`eq-matmul-vjp`. If $B$ is square, the shapes still fit and nothing
+# crashes, so only the numbers can catch it.
+#
+# We differentiate $\ell = \operatorname{mean}\,\tanh\!\bigl(\tanh(X W_1) W_2\bigr)$ with
+# square $W_1, W_2$ through the correct and the broken product, against PyTorch.
+
+# %%
+def matmul_missing_transpose(a, b):
+    """A deliberately broken copy of matmul: the left factor's VJP lacks the transpose."""
+    out = matmul(a, b)
+    B = b.value
+    out.parents = ((a, lambda g: (g @ B, g.size * B.shape[1] * 2)),) + out.parents[1:]  # bug
+    return out
+
+
+def two_layer_loss(X, W1, W2, mm=matmul):
+    return mm(mm(X, W1).tanh(), W2).tanh().mean()
+
+
+K = 12
+X0, W1_0, W2_0 = (rng.standard_normal(shape) / np.sqrt(K) for shape in [(20, K), (K, K), (K, K)])
+W1_t, W2_t = torch.tensor(W1_0, requires_grad=True), torch.tensor(W2_0, requires_grad=True)
+torch.tanh(torch.tanh(torch.tensor(X0) @ W1_t) @ W2_t).mean().backward()
+
+transpose_errors = {}
+for mm in [matmul, matmul_missing_transpose]:
+    new_graph()
+    W1, W2 = Var(W1_0, requires_grad=True), Var(W2_0, requires_grad=True)
+    backward(two_layer_loss(Var(X0), W1, W2, mm))
+    transpose_errors[mm.__name__] = (normwise_error(W1.grad, W1_t.grad),
+                                     normwise_error(W2.grad, W2_t.grad))
+
+assert max(transpose_errors["matmul"]) < 1e-12  # the correct rule: rounding only
+assert transpose_errors["matmul_missing_transpose"][0] > 1e-2  # the check catches the bug
+assert transpose_errors["matmul_missing_transpose"][1] < 1e-12  # W2's adjoint never uses it
+glue("broken_w1_error", transpose_errors["matmul_missing_transpose"][0], display=False)
+
+# %% [markdown]
+# With the missing transpose, the gradient of $W_1$ is off by a normwise relative error of
+# {glue:text}`broken_w1_error:.2f`, far above the $10^{-12}$ tolerance, so the comparison
+# fails as it should. Two lessons hide in the details. The gradient of $W_2$ is still exact:
+# the broken rule is the one for the *left* factor, which only matters for what lies before
+# the product, so a check must cover every parameter. And the bug would be invisible if $B$
+# were symmetric ($B = B^\top$), while with a non-square $B$ it would have raised a shape
+# error at once: test with random, non-symmetric matrices, and keep the shape assertion in
+# `accumulate`, which turns most transposition bugs into immediate errors.
+#
+# ## An MLP through the engine (004 §5)
+#
+# 004 §5 looks at a three-layer perceptron without biases, $100 \to 200 \to 400 \to 10$ with
+# ReLUs between the layers. We build it with `torch.nn` and ask three questions.
+#
+# ### How much memory do the weights take? (004 §5.1)
+#
+# A linear layer from $a$ to $b$ features stores a $b \times a$ matrix, so the weights number
+# $100 \cdot 200 + 200 \cdot 400 + 400 \cdot 10$, at 4 bytes each in float32 and 8 in float64.
+# We count them from the model itself rather than from the formula.
+
+# %%
+def alans_mlp(relu=True):
+    """004 §5.1's network: 100 -> 200 -> 400 -> 10, no biases, ReLU between the layers."""
+    widths = [100, 200, 400, 10]
+    layers = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers.append(torch.nn.Linear(a, b, bias=False))
+        if relu and i < len(widths) - 2:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
+
+
+mlp = alans_mlp()  # float32, as torch.nn creates it
+n_weights = sum(p.numel() for p in mlp.parameters())
+bytes_fp32 = sum(p.numel() * p.element_size() for p in mlp.parameters())
+mlp = mlp.double()  # the same weights in float64 (used below)
+bytes_fp64 = sum(p.numel() * p.element_size() for p in mlp.parameters())
+assert n_weights == 100 * 200 + 200 * 400 + 400 * 10 and bytes_fp64 == 2 * bytes_fp32
+
+results.record("mlp_weights", n_weights, description="weights of the 100-200-400-10 MLP")
+results.compare("mlp_weight_bytes_fp32", bytes_fp32, 416_000, tolerance=0, source="004 §5.1",
+                unit="bytes", description="memory of the MLP's weights in float32")
+results.record("mlp_weight_bytes_fp64", bytes_fp64, unit="bytes",
+               description="memory of the MLP's weights in float64")
+
+# %% [markdown]
+# The model has {glue:text}`mlp_weights` weights, {glue:text}`mlp_weight_bytes_fp32` bytes in
+# float32 (the exam's answer, 416000, exactly) and {glue:text}`mlp_weight_bytes_fp64` bytes in
+# float64. Training needs more than that: a gradient of the same size, optimizer state (two
+# more copies for Adam), and the tape's saved activations, which grow with the batch
+# (exercise 3).
+#
+# ### Our engine against PyTorch on the MLP's gradient
+#
+# The same MLP, written once as a function of its weight matrices, runs through our engine and
+# through PyTorch. `nn.Linear` computes $h W^\top$ with $W$ stored as (out, in); we pass the
+# transposed matrices, (in, out), so that each layer is a plain `h @ W`. The loss is the mean
+# squared error against random targets.
+
+# %%
+def mlp_loss(weights, X, T, relu=True):
+    """Mean squared error of the bias-free MLP; weights are (in, out) matrices."""
+    h = X
+    for i, W in enumerate(weights):
+        h = h @ W
+        if relu and i < len(weights) - 1:
+            h = h.relu()
+    residual = h - T
+    return (residual * residual).mean()
+
+
+B = run.mlp_batch
+weights0 = [layer.weight.detach().T.contiguous().numpy() for layer in mlp[::2]]  # float64
+X_mlp, T_mlp = rng.standard_normal((B, 100)), rng.standard_normal((B, 10))
+weights_t = [torch.tensor(W, requires_grad=True) for W in weights0]
+X_mlp_t, T_mlp_t = torch.tensor(X_mlp), torch.tensor(T_mlp)
+
+
+def engine_mlp_gradient():
+    new_graph()
+    weights = [Var(W, requires_grad=True) for W in weights0]
+    backward(mlp_loss(weights, Var(X_mlp), Var(T_mlp)))
+    return [W.grad for W in weights]
+
+
+def torch_mlp_gradient():
+    return torch.autograd.grad(mlp_loss(weights_t, X_mlp_t, T_mlp_t), weights_t)
+
+
+for ours, theirs in zip(engine_mlp_gradient(), torch_mlp_gradient(), strict=True):
+    assert normwise_error(ours, theirs) < 1e-12
+assert normwise_error(X_mlp_t @ weights_t[0], mlp[0](X_mlp_t)) < 1e-12  # h @ W is nn.Linear
+
+mlp_forward_flops, mlp_backward_flops = FLOPS.counts["forward"], FLOPS.counts["backward"]
+matmul_flops = 2 * B * (100 * 200 + 200 * 400 + 400 * 10)  # 2mnp per layer
+relu_flops = B * (200 + 400)
+loss_flops = 3 * B * 10 + 1  # subtraction, product, mean (sum + one division)
+assert mlp_forward_flops == matmul_flops + relu_flops + loss_flops
+input_adjoint_flops = 2 * B * (200 * 400 + 400 * 10)  # layers 2 and 3 pass adjoints back
+assert mlp_backward_flops == (matmul_flops + input_adjoint_flops + 2 * relu_flops
+                              + 3 * B * 10 + 1)
+
+engine_time = measure(engine_mlp_gradient, repeat=run.repeat)
+torch_time = measure(torch_mlp_gradient, repeat=run.repeat)
+results.record("mlp_backward_forward_flop_ratio", mlp_backward_flops / mlp_forward_flops,
+               description="backward / forward FLOPs of the 100-200-400-10 MLP's gradient")
+results.record("mlp_engine_over_torch", engine_time.seconds / torch_time.seconds,
+               description="time of the MLP gradient, our engine / torch (CPU, float64)")
+results.record("mlp_engine_gradient_ms", engine_time.seconds * 1e3, unit="ms",
+               description="time of the MLP gradient with our engine (CPU, float64)")
+results.record("mlp_torch_gradient_ms", torch_time.seconds * 1e3, unit="ms",
+               description="time of the MLP gradient with torch autograd (CPU, float64)")
+glue("mlp_batch", B, display=False)
+
+# %% [markdown]
+# The engine's MLP gradient matches PyTorch's to rounding. Its backward pass counts
+# {glue:text}`mlp_backward_forward_flop_ratio:.2f` times the forward FLOPs, close to the rule of
+# thumb's two: each weight matrix needs its own adjoint $A^\top \bar V$, and the second and
+# third layers also pass an adjoint $\bar V W^\top$ back to their inputs; only the first layer
+# skips that product, because its input is data. At batch {glue:text}`mlp_batch` a gradient
+# takes {glue:text}`mlp_engine_gradient_ms:.2f` ms with our engine and
+# {glue:text}`mlp_torch_gradient_ms:.2f` ms with PyTorch, a ratio of
+# {glue:text}`mlp_engine_over_torch:.2f`: again a handful of large matrix products in
+# compiled code on both sides, where the per-operation overhead of a Python engine does not
+# show.
+#
+# ### Do the ReLUs cost much? (004 §5.2)
+#
+# The exam's roommate proposes to delete the ReLUs to save FLOPs. Our counts above already
+# answer: per example the matrix products take $2 \cdot 104000$ FLOPs and the ReLUs $600$, one
+# per hidden unit. We also time the network with and without them (float32, as one would
+# train).
+
+# %%
+relu_share = relu_flops / (matmul_flops + relu_flops)
+X32 = torch.randn(run.mlp_batch, 100, generator=generator)
+with torch.no_grad():
+    mlp32, linear32 = alans_mlp(relu=True), alans_mlp(relu=False)
+    time_relu = measure(lambda: mlp32(X32), repeat=run.repeat, number=10)
+    time_linear = measure(lambda: linear32(X32), repeat=run.repeat, number=10)
+results.record("relu_flop_share", relu_share,
+               description="ReLU FLOPs / (matmul + ReLU FLOPs) in the 004 §5 MLP forward pass")
+results.record("relu_time_saving", 1 - time_linear.seconds / time_relu.seconds,
+               description="fraction of the forward time saved by removing the ReLUs (float32)")
+
+# %% [markdown]
+# The ReLUs are {glue:text}`relu_flop_share:.2%` of the forward FLOPs: linear in the layer
+# widths, against the quadratic cost of the matrix products. Removing them changes the
+# measured forward time by {glue:text}`relu_time_saving:.1%` (timings this short
+# are noisy; the point is that the saving is small, not its exact value). The exam's answer
+# stands: the speed-up is negligible. What the ReLUs are *for* is the next question.
+#
+# ### What do the ReLUs do? (004 §5.3)
+#
+# Without them the network is $x \mapsto W_3 W_2 W_1 x$, a product of matrices, i.e. *one*
+# $10 \times 100$ matrix $M = W_3 W_2 W_1$: a linear model, whatever the depth. We check that
+# the ReLU-free network's output is exactly $x M^\top$, that it is additive
+# ($f(x + x') = f(x) + f(x')$) while the network with ReLUs is not.
+
+# %%
+relu_mlp = alans_mlp(relu=True).double()
+linear_mlp = relu_mlp[::2]  # the same three Linear layers (shared, not copied), no ReLUs
+W1_l, W2_l, W3_l = (layer.weight.detach() for layer in linear_mlp)
+M = W3_l @ W2_l @ W1_l  # (10, 100): the whole network as one matrix
+Xa = torch.randn(64, 100, generator=generator, dtype=torch.float64)
+Xb = torch.randn(64, 100, generator=generator, dtype=torch.float64)
+
+with torch.no_grad():
+    assert normwise_error(linear_mlp(Xa), Xa @ M.T) < 1e-12  # collapsed to one matrix
+    assert normwise_error(linear_mlp(Xa + Xb), linear_mlp(Xa) + linear_mlp(Xb)) < 1e-12
+    nonadditivity = normwise_error(relu_mlp(Xa + Xb), relu_mlp(Xa) + relu_mlp(Xb))
+assert nonadditivity > 0.1  # with ReLUs, far from linear
+glue("collapsed_entries", M.numel(), display=False)
+glue("relu_nonadditivity", nonadditivity, display=False)
+
+# %% [markdown]
+# Without ReLUs the {glue:text}`mlp_weights` weights describe a function that
+# {glue:text}`collapsed_entries` numbers describe as well: the $10 \times 100$ matrix $M$. With
+# the same weights and the ReLUs back, $f(x + x')$ and $f(x) + f(x')$ differ by a normwise
+# {glue:text}`relu_nonadditivity:.2f`. That is the exam's answer to why accuracy dropped:
+# without nonlinearities, depth adds parameters but no expressive power; the network can only
+# represent what logistic regression on the raw inputs can.
+#
+# ## Jacobians: reverse mode against forward mode (003 P2)
+#
+# So far the output was a scalar, a loss. Now take a network with a vector output,
+#
+# $$
+# f(x) = W_F \tanh\!\bigl(W_L \cdots \tanh(W_2 \tanh(W_1 x))\bigr), \qquad
+# W_1 \in \mathbb R^{K\times D},\; W_2, \dots, W_L \in \mathbb R^{K\times K},\;
+# W_F \in \mathbb R^{P\times K},
+# $$ (eq-tanh-net)
+#
+# so $f : \mathbb R^D \to \mathbb R^P$, with $L$ tanh layers. 003 takes $D = 2$, $K = 30$,
+# $P = 10$ and asks for the whole Jacobian $J = \partial f / \partial x \in \mathbb R^{P\times D}$.
+# With $h_0 = x$, $h_k = \tanh(W_k h_{k-1})$ and $S_k = \operatorname{diag}(1 - h_k \odot h_k)$,
+# the chain rule gives a product of matrices:
+#
+# $$
+# J = W_F\, S_L W_L\, S_{L-1} W_{L-1} \cdots S_1 W_1 .
+# $$ (eq-jacobian-product)
+#
+# A product of matrices can be evaluated from either end, and that is the whole difference
+# between the two modes of automatic differentiation.
+#
+# - **Forward mode** goes from the right, together with the forward pass: it carries the
+#   tangent $T_k = \partial h_k / \partial x$, a $K \times D$ matrix,
+#   $T_0 = I_D$, $T_k = S_k W_k T_{k-1}$, $J = W_F T_L$. Each column of $T$ is one
+#   directional derivative (a Jacobian-vector product, JVP); $D$ of them give $J$.
+# - **Reverse mode** goes from the left, after the forward pass: it carries the adjoint
+#   $A_k = \partial f / \partial h_k$, a $P \times K$ matrix, $A_L = I_P W_F$,
+#   $A_{k-1} = (A_k S_k) W_k$, $J = (A_1 S_1) W_1$. Each row of $A$ is one VJP, the backward
+#   pass of one output; $P$ of them give $J$.
+#
+# **Cost model (003 2(e)).** Count a product of an $M_1 \times M_2$ and an $M_2 \times M_3$
+# matrix as $M_1 M_2 M_3$ multiply-adds and ignore the elementwise work (the $S_k$, lower
+# order). Both modes need the forward pass, $F = KD + (L-1)K^2 + PK$ (matrix-vector
+# products). Reading off the recursions:
+#
+# $$
+# C_{\mathrm{fwd}} = F + K D^2 + (L-1) K^2 D + P K D, \qquad
+# C_{\mathrm{rev}} = F + P^2 K + (L-1) P K^2 + P K D ,
+# $$ (eq-cost-model)
+#
+# where $KD^2$ and $P^2K$ are the products with the identity seeds, which PyTorch's `jacfwd`
+# and `jacrev` really perform (they push the columns of $I_D$ or the rows of $I_P$ through the
+# graph); a hand-written version would start from $W_1$ or $W_F$ and save them. Now look at
+# the terms: those of forward mode are $D$ times the terms of $F$, those of reverse mode $P$
+# times. The model factors,
+#
+# $$
+# C_{\mathrm{fwd}} = (1 + D)\, F, \qquad C_{\mathrm{rev}} = (1 + P)\, F :
+# $$ (eq-cost-factored)
+#
+# a Jacobian costs one forward pass plus one more per *input* in forward mode, per *output* in
+# reverse mode. So $C_{\mathrm{fwd}} - C_{\mathrm{rev}} = (D - P)F$: **forward mode is cheaper
+# exactly when $D < P$**, fewer inputs than outputs, and the ratio $(1 + D)/(1 + P)$ depends
+# on neither the depth nor the width. For a scalar function ($P = 1$) of $D$ inputs reverse
+# mode wins by $(1 + D)/2$; in training the "inputs" are millions of parameters, which is why
+# training uses reverse mode. In 003's setting, $D = 2 < P = 10$: the model favours forward
+# mode, at $(1 + 2)/(1 + 10) = 3/11$ of the cost of reverse mode.
+
+# %%
+def jacobian_cost(D, K, P, L):
+    """Multiply-adds of the forward pass and of each mode's Jacobian (eq-cost-model)."""
+    primal = K * D + (L - 1) * K * K + P * K
+    forward = K * D * D + (L - 1) * K * K * D + P * K * D
+    reverse = P * P * K + (L - 1) * P * K * K + P * K * D
+    return primal, primal + forward, primal + reverse
+
+
+def tanh_net_weights(D, K, P, L, device=CPU, dtype=torch.float64):
+    """W_1 (K, D), W_2..W_L (K, K), W_F (P, K); entries N(0, 1/fan-in) keep tanh unsaturated."""
+    shapes = [(K, D)] + [(K, K)] * (L - 1) + [(P, K)]
+    names = [f"W{k}" for k in range(1, L + 1)] + ["WF"]
+    return {name: (torch.randn(shape, generator=generator, dtype=torch.float64)
+                   / shape[1] ** 0.5).to(device, dtype) for name, shape in zip(names, shapes,
+                                                                               strict=True)}
+
+
+def tanh_net(x, weights):
+    """f(x) of eq-tanh-net; the dict holds W1..WL then WF, in that order."""
+    *hidden, W_F = weights.values()
+    h = x
+    for W in hidden:
+        h = torch.tanh(W @ h)
+    return W_F @ h
+
+
+# %% [markdown]
+# Five ways to compute $J$. Two reverse-mode ones: a loop of $P$ backward passes (one per
+# output, `torch.autograd.grad` on $f_p$), and `torch.func.jacrev`, which runs the $P$ VJPs as
+# one vectorized pass (`vmap`). Two forward-mode ones: a loop of $D$ passes with dual numbers
+# (`torch.autograd.forward_ad`, one column per pass), and `torch.func.jacfwd`, the $D$ JVPs
+# vectorized. And the product {eq}`eq-jacobian-product` written out, which is forward mode by
+# hand.
+
+# %%
+def jacobian_reverse_rows(x, weights):
+    """Reverse mode, one backward pass per output: row p of J is the gradient of f_p."""
+    x = x.detach().requires_grad_()
+    y = tanh_net(x, weights)
+    rows = [torch.autograd.grad(y[p], x, retain_graph=True)[0] for p in range(len(y))]
+    return torch.stack(rows)
+
+
+def jacobian_forward_columns(x, weights):
+    """Forward mode, one pass with dual numbers per input: column j of J is f's JVP with e_j."""
+    columns = []
+    with fwAD.dual_level():
+        for e_j in torch.eye(len(x), dtype=x.dtype, device=x.device):
+            y = tanh_net(fwAD.make_dual(x, e_j), weights)
+            columns.append(fwAD.unpack_dual(y).tangent)
+    return torch.stack(columns, dim=1)
+
+
+def jacobian_jacrev(x, weights):
+    return jacrev(tanh_net)(x, weights)
+
+
+def jacobian_jacfwd(x, weights):
+    return jacfwd(tanh_net)(x, weights)
+
+
+def jacobian_by_product(x, weights):
+    """eq-jacobian-product accumulated from the right: T_k = S_k W_k T_{k-1}, J = W_F T_L."""
+    *hidden, W_F = weights.values()
+    h, T = x, torch.eye(len(x), dtype=x.dtype, device=x.device)
+    for W in hidden:
+        h = torch.tanh(W @ h)
+        T = (1 - h * h)[:, None] * (W @ T)
+    return W_F @ T
+
+
+JACOBIAN_METHODS = {
+    "reverse, P backward passes": jacobian_reverse_rows,
+    "reverse, jacrev": jacobian_jacrev,
+    "forward, D dual passes": jacobian_forward_columns,
+    "forward, jacfwd": jacobian_jacfwd,
+}
+
+# %% [markdown]
+# The check, in float64 for $L = 3$ and 003's sizes, on several random inputs: every method
+# agrees with the product formula to rounding, and one row of the Jacobian at a time is
+# compared with finite differences (which know nothing about either mode).
+
+# %%
+D, K, P = 2, 30, 10
+weights = tanh_net_weights(D, K, P, L=3)
+for _ in range(run.jac_cases):
+    x = torch.randn(D, generator=generator, dtype=torch.float64)
+    J = jacobian_by_product(x, weights)
+    assert J.shape == (P, D)
+    for name, method in JACOBIAN_METHODS.items():
+        assert normwise_error(method(x, weights), J) < 1e-12, name
+    for p in range(P):  # x is perturbed in place by the finite differences
+        check_gradients(lambda p=p, x=x: tanh_net(x, weights)[p], {"x": x}, {"x": J[p]})
+
+# %% [markdown]
+# The cost model counts multiply-adds; PyTorch's `FlopCounterMode` counts the FLOPs of every
+# matrix-matrix product it dispatches (2 per multiply-add). The forward pass uses
+# matrix-*vector* products, which it does not count, so what it counts is exactly the
+# Jacobian part of {eq}`eq-cost-model`, $C - F$. We check that this holds to the last FLOP for
+# a range of shapes, which confirms both the model and our reading of what `jacfwd` and
+# `jacrev` do (the identity seeds included).
+
+# %%
+def counted_matmul_flops(method, x, weights):
+    counter = FlopCounterMode(display=False)
+    with counter:
+        method(x, weights)
+    return counter.get_total_flops()
+
+
+for D_, K_, P_, L_ in [(2, 30, 10, 3), (2, 30, 10, 10), (1, 64, 32, 3), (32, 64, 1, 5)]:
+    w_ = tanh_net_weights(D_, K_, P_, L_)
+    x_ = torch.randn(D_, generator=generator, dtype=torch.float64)
+    primal, c_fwd, c_rev = jacobian_cost(D_, K_, P_, L_)
+    assert (c_fwd, c_rev) == ((1 + D_) * primal, (1 + P_) * primal)  # eq-cost-factored
+    assert counted_matmul_flops(jacobian_jacfwd, x_, w_) == 2 * (c_fwd - primal)
+    assert counted_matmul_flops(jacobian_jacrev, x_, w_) == 2 * (c_rev - primal)
+
+# %% [markdown]
+# ### Benchmark at 003's sizes
+#
+# Now the timings 003 asks for: $D = 2$, $K = 30$, $P = 10$, $L = 3, 5, 10$, each method on
+# the CPU and, when there is one, on the GPU, in float32 (the precision one would use in
+# practice). Each entry is the median of the timed runs.
+
+# %%
+benchmark = {}  # (device, L, method) -> seconds
+for device in DEVICES:
+    for L in (3, 5, 10):
+        weights = tanh_net_weights(D, K, P, L, device=device, dtype=torch.float32)
+        x = torch.randn(D, generator=generator).to(device)
+        for name, method in JACOBIAN_METHODS.items():
+            timing = measure(partial(method, x, weights), repeat=run.jac_repeat, warmup=3)
+            benchmark[device.type, L, name] = timing.seconds
+
+header = "| device | L | model: fwd / rev multiply-adds | " + " | ".join(JACOBIAN_METHODS)
+lines = [header + " |", "|---" * (3 + len(JACOBIAN_METHODS)) + "|"]
+for device in DEVICES:
+    for L in (3, 5, 10):
+        _, c_fwd, c_rev = jacobian_cost(D, K, P, L)
+        cells = [f"{benchmark[device.type, L, name] * 1e6:.0f} µs" for name in JACOBIAN_METHODS]
+        lines.append(f"| {device.type} | {L} | {c_fwd:,} / {c_rev:,} = {c_fwd / c_rev:.2f} | "
+                     + " | ".join(cells) + " |")
+names = ", ".join(f"{d.type} = {profiles.device_name(d)}" for d in DEVICES)
+display(Markdown(f"Jacobian of the tanh network, D = {D}, K = {K}, P = {P}, float32 "
+                 f"({names}); median of {run.jac_repeat} runs.\n\n" + "\n".join(lines)))
+
+for L in (3, 10):
+    for key, name in [("jacrev", "reverse, jacrev"), ("jacfwd", "forward, jacfwd"),
+                      ("rows", "reverse, P backward passes"),
+                      ("columns", "forward, D dual passes")]:
+        results.record(f"jac_{key}_l{L}_cpu_us", benchmark["cpu", L, name] * 1e6, unit="µs",
+                       description=f"Jacobian by {name}, L = {L}, D=2 K=30 P=10, CPU float32")
+    _, c_fwd, c_rev = jacobian_cost(D, K, P, L)
+    glue(f"jac_model_ratio_l{L}", c_fwd / c_rev, display=False)
+    glue(f"jac_measured_ratio_l{L}", benchmark["cpu", L, "forward, jacfwd"]
+         / benchmark["cpu", L, "reverse, jacrev"], display=False)
+    glue(f"jac_loop_ratio_l{L}", benchmark["cpu", L, "reverse, P backward passes"]
+         / benchmark["cpu", L, "reverse, jacrev"], display=False)
+    glue(f"jac_passes_ratio_l{L}", benchmark["cpu", L, "reverse, P backward passes"]
+         / benchmark["cpu", L, "forward, D dual passes"], display=False)
+    glue(f"jac_fwd_vmap_ratio_l{L}", benchmark["cpu", L, "forward, jacfwd"]
+         / benchmark["cpu", L, "forward, D dual passes"], display=False)
+glue("cpu_name", profiles.device_name(CPU), display=False)
+
+# %% [markdown]
+# On this run's CPU ({glue:text}`cpu_name`) the model predicts, at every depth, that forward
+# mode needs $3/11 \approx$ {glue:text}`jac_model_ratio_l3:.2f` times the multiply-adds of
+# reverse mode {eq}`eq-cost-factored`. The measured ratio of `jacfwd` to `jacrev` is
+# {glue:text}`jac_measured_ratio_l3:.2f` at $L = 3$ and {glue:text}`jac_measured_ratio_l10:.2f`
+# at $L = 10$. The model does not predict these timings, and it
+# should not be expected to: at $K = 30$ the whole Jacobian is a few tens of thousands of
+# multiply-adds, a few microseconds of arithmetic, while each timing is hundreds of
+# microseconds. What we are measuring is bookkeeping: building the graph, dispatching each
+# small operation, the dual numbers of forward mode, the `vmap` transformation.
+#
+# The bookkeeping has a structure of its own. Each pass through the network costs roughly the
+# same fixed amount at this size, so the loops cost in proportion to their number of passes:
+# $P = 10$ backward passes take {glue:text}`jac_passes_ratio_l3:.1f` times as long as $D = 2$
+# forward passes at $L = 3$. The ratio $P/D$ reappears, for a different reason than in the
+# model. Vectorizing with `vmap` replaces the passes by one pass over a batch, at a fixed price
+# of its own: it pays off for the ten backward passes (the loop takes
+# {glue:text}`jac_loop_ratio_l3:.1f` times as long as `jacrev`), and not for two forward
+# passes (`jacfwd` takes {glue:text}`jac_fwd_vmap_ratio_l3:.1f` times as long as the loop).
+# On a GPU, where every operation is also a kernel launch of several microseconds, the fixed
+# costs weigh more still (the table has a GPU block when the run had one).
+#
+# The model becomes a prediction of time only when the matrices are large enough for the
+# arithmetic to dominate. That is the next experiment.
+#
+# ### Where is the crossover?
+#
+# We take wide layers ($K$ in the scale table, $L = 3$) and sweep one dimension at a time:
+# $D$ with $P$ fixed, then $P$ with $D$ fixed. By {eq}`eq-cost-factored` the crossover is at
+# $D = P$. To compare times with the model we fit one line per device,
+# $t = t_0 + c \cdot C$, with $C$ the multiply-adds of {eq}`eq-cost-model`, $t_0$ a fixed
+# overhead per call and $1/c$ an arithmetic rate, by least squares on relative errors over all
+# points of both modes and both sweeps. Two constants for the whole device: the *shape* of the
+# curves, and the crossover, come from the model alone.
+
+# %%
+def crossover_sweep(device, K, fixed, sizes, L=3):
+    """Time jacfwd and jacrev for D in sizes (P = fixed), then P in sizes (D = fixed)."""
+    rows = []
+    for sweep in ("D", "P"):
+        for size in sizes:
+            D_, P_ = (size, fixed) if sweep == "D" else (fixed, size)
+            weights = tanh_net_weights(D_, K, P_, L, device=device, dtype=torch.float32)
+            x = torch.randn(D_, generator=generator).to(device)
+            _, c_fwd, c_rev = jacobian_cost(D_, K, P_, L)
+            for mode, method, cost in [("forward", jacobian_jacfwd, c_fwd),
+                                       ("reverse", jacobian_jacrev, c_rev)]:
+                timing = measure(partial(method, x, weights), repeat=run.repeat, warmup=2)
+                rows.append(dict(sweep=sweep, size=size, mode=mode, cost=cost,
+                                 seconds=timing.seconds))
+    return rows
+
+
+def fit_time_model(rows):
+    """t = t0 + c * cost with t0, c >= 0, least squares on relative errors (weights 1/t)."""
+    t = np.array([r["seconds"] for r in rows])
+    cost = np.array([r["cost"] for r in rows], dtype=float)
+    A = np.stack([1 / t, cost / t], axis=1)  # row i: (t0 + c cost_i) / t_i should be 1
+    t0, c = np.linalg.lstsq(A, np.ones_like(t), rcond=None)[0]
+    if t0 < 0:  # a negative overhead is meaningless: refit with t0 = 0 (and likewise for c)
+        t0, c = 0.0, float(np.linalg.lstsq(A[:, 1:], np.ones_like(t), rcond=None)[0][0])
+    elif c < 0:
+        t0, c = float(np.linalg.lstsq(A[:, :1], np.ones_like(t), rcond=None)[0][0]), 0.0
+    return t0, c
+
+
+def measured_crossover(rows, sweep):
+    """The size beyond which the mode carrying the swept dimension stays the slower one."""
+    sizes = sorted({r["size"] for r in rows if r["sweep"] == sweep})
+    time = {(r["size"], r["mode"]): r["seconds"] for r in rows if r["sweep"] == sweep}
+    growing, flat = ("forward", "reverse") if sweep == "D" else ("reverse", "forward")
+    log_ratio = np.log([time[s, growing] / time[s, flat] for s in sizes])
+    i = len(sizes)
+    while i > 0 and log_ratio[i - 1] >= 0:  # walk back while the growing mode is slower
+        i -= 1
+    if i == 0 or i == len(sizes):
+        return float(sizes[min(i, len(sizes) - 1)])  # no crossing inside the sweep
+    a, b = np.log(sizes[i - 1]), np.log(sizes[i])  # interpolate the sign change, log scale
+    return float(np.exp(a + (b - a) * -log_ratio[i - 1] / (log_ratio[i] - log_ratio[i - 1])))
+
+
+sweeps = {}
+for device in DEVICES:
+    K_cross = run.cross_width if device.type == "cpu" else run.gpu_cross_width
+    sweeps[device.type] = (K_cross, crossover_sweep(device, K_cross, run.cross_fixed,
+                                                    run.cross_sizes))
+
+# %% [markdown]
+# Before plotting, two checks that hold whatever the machine: at the ends of each sweep,
+# where the model says one mode needs {glue:text}`cross_model_extreme_ratio:.0f` times the
+# multiply-adds of the other (or more), the measured times must order the same way.
+
+# %%
+fixed, largest = run.cross_fixed, max(run.cross_sizes)
+for device_type, (_, rows) in sweeps.items():
+    time = {(r["sweep"], r["size"], r["mode"]): r["seconds"] for r in rows}
+    assert time["D", largest, "forward"] > time["D", largest, "reverse"], device_type
+    assert time["P", largest, "reverse"] > time["P", largest, "forward"], device_type
+_, c_fwd, c_rev = jacobian_cost(largest, run.cross_width, fixed, 3)
+glue("cross_model_extreme_ratio", c_fwd / c_rev, display=False)
+
+# %%
+fig, axes = plt.subplots(len(sweeps), 3, figsize=(14, 4.2 * len(sweeps)), squeeze=False)
+for row_axes, device in zip(axes, DEVICES, strict=True):
+    K_cross, rows = sweeps[device.type]
+    t0, c = fit_time_model(rows)
+    for ax, sweep in zip(row_axes[:2], ("D", "P"), strict=True):
+        for mode, marker, color in [("forward", "o", "C0"), ("reverse", "s", "C1")]:
+            pts = [r for r in rows if r["sweep"] == sweep and r["mode"] == mode]
+            sizes = [r["size"] for r in pts]
+            ax.plot(sizes, [r["seconds"] * 1e3 for r in pts], marker, color=color,
+                    label=f"{mode} mode, measured")
+            ax.plot(sizes, [(t0 + c * r["cost"]) * 1e3 for r in pts], "-", color=color,
+                    alpha=0.7, label=f"{mode} mode, model")
+        ax.axvline(run.cross_fixed, color="gray", linestyle="--", label="model crossover")
+        other, what = ("P", "inputs") if sweep == "D" else ("D", "outputs")
+        ax.set(xscale="log", yscale="log",
+               xlabel=f"{sweep}, number of {what} (with {other} = {run.cross_fixed})",
+               ylabel="time per Jacobian (ms)",
+               title=f"{device.type.upper()}: varying {sweep}, K = {K_cross}, L = 3")
+        ax.legend(fontsize=8)
+    ax = row_axes[2]
+    for mode, marker, color in [("forward", "o", "C0"), ("reverse", "s", "C1")]:
+        pts = [r for r in rows if r["mode"] == mode]
+        ax.plot([(t0 + c * r["cost"]) * 1e3 for r in pts], [r["seconds"] * 1e3 for r in pts],
+                marker, color=color, label=f"{mode} mode")
+    bounds = [min(r["seconds"] for r in rows) * 1e3 * 0.7, max(r["seconds"] for r in rows) * 1e3]
+    ax.plot(bounds, bounds, "k--", label="measured = model")
+    ax.set(xscale="log", yscale="log", xlabel="model prediction (ms)",
+           ylabel="measured time (ms)", title=f"{device.type.upper()}: measured against model")
+    ax.legend(fontsize=8)
+for ax in axes.flat:  # label the decades only: minor labels collide on short log ranges
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+fig.suptitle("Jacobian by forward (jacfwd) and reverse (jacrev) mode: "
+             + "; ".join(profiles.device_name(d) for d in DEVICES), fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %%
+for device_type, (_, rows) in sweeps.items():
+    t0, c = fit_time_model(rows)
+    errors = [max(r["seconds"] / (t0 + c * r["cost"]), (t0 + c * r["cost"]) / r["seconds"])
+              for r in rows]
+    results.record(f"crossover_d_{device_type}", measured_crossover(rows, "D"),
+                   description=f"measured D where jacfwd = jacrev (P fixed), {device_type}")
+    results.record(f"crossover_p_{device_type}", measured_crossover(rows, "P"),
+                   description=f"measured P where jacrev = jacfwd (D fixed), {device_type}")
+    results.record(f"time_model_overhead_{device_type}_us", t0 * 1e6, unit="µs",
+                   description=f"fitted fixed cost t0 of one Jacobian call, {device_type}")
+    results.record(f"time_model_rate_{device_type}_gflops", 2 / c / 1e9 if c > 0 else 0.0,
+                   unit="GFLOP/s", description=f"fitted arithmetic rate (2 FLOPs per "
+                   f"multiply-add), {device_type}")
+    results.record(f"time_model_worst_factor_{device_type}", max(errors),
+                   description=f"largest factor between measured time and model, {device_type}")
+    results.record(f"time_model_median_factor_{device_type}", float(np.median(errors)),
+                   description=f"median factor between measured time and model, {device_type}")
+glue("cross_fixed", run.cross_fixed, display=False)
+glue("cross_width", run.cross_width, display=False)
+
+# %% [markdown]
+# One more measurement, to read the plots with. Under `vmap`, the VJP of a matrix-vector
+# product $W h$ becomes a product of $W^\top$ with a thin matrix, the batch of adjoints, in
+# the layout $W^\top A^\top$. It is the same arithmetic as $A W$, and the result agrees to
+# float32 rounding; whether it takes the same time depends on the kernel the BLAS library
+# picks for that layout.
+
+# %%
+W_wide = torch.randn(run.cross_width, run.cross_width, generator=generator)
+A_thin = torch.randn(4, run.cross_width, generator=generator)
+assert normwise_error(W_wide.T @ A_thin.T, (A_thin @ W_wide).T) < 1e-5  # float32 sums of ~1e3
+layout_plain = measure(lambda: A_thin @ W_wide, repeat=run.repeat, number=5)
+layout_transposed = measure(lambda: W_wide.T @ A_thin.T, repeat=run.repeat, number=5)
+results.record("layout_plain_us", layout_plain.seconds * 1e6, unit="µs",
+               description="A @ W, A 4 x K, W K x K, float32, one CPU thread")
+results.record("layout_transposed_us", layout_transposed.seconds * 1e6, unit="µs",
+               description="W.T @ A.T, the same product in the layout of a vmapped VJP")
+glue("layout_ratio", layout_transposed.seconds / layout_plain.seconds, display=False)
+
+# %% [markdown]
+# On the CPU with $K$ = {glue:text}`cross_width` and the other dimension fixed at
+# {glue:text}`cross_fixed`, the model puts the crossover at $D = P$ =
+# {glue:text}`cross_fixed`. Measured, forward mode stays the slower one from
+# $D \approx$ {glue:text}`crossover_d_cpu:.0f` on in the first sweep, and reverse mode from
+# $P \approx$ {glue:text}`crossover_p_cpu:.0f` on in the second. The two-constant time model
+# (a fixed {glue:text}`time_model_overhead_cpu_us:.0f` µs per call plus multiply-adds at
+# {glue:text}`time_model_rate_cpu_gflops:.0f` GFLOP/s) is within a factor of
+# {glue:text}`time_model_median_factor_cpu:.2f` of the measured time at the median point and
+# {glue:text}`time_model_worst_factor_cpu:.1f` at the worst.
+#
+# Reading the plots:
+#
+# - **Far from the crossover the model is right, and by a lot.** When the swept dimension is
+#   much larger than the fixed one, the mode that carries it (forward mode carries $D$
+#   columns, reverse mode $P$ rows) does proportionally more arithmetic, and its time grows
+#   linearly with it (slope 1 on the log-log axes) while the other mode stays flat. In the
+#   right-hand panel these points lie on the diagonal.
+# - **Near the crossover other costs matter.** The model counts multiply-adds only. A
+#   product $W_k T$ with a thin $T$ reads all $K^2$ entries of $W_k$ to do only a few
+#   multiply-adds with each, so memory traffic rather than arithmetic sets its time, and the
+#   two modes carry different fixed costs (dual numbers against a recorded graph). Both move
+#   the measured crossover away from $D = P$, by a factor of about two at most here.
+# - **Points far above the model are a kernel, not the model.** The measurement just above
+#   timed the thin product of a vmapped VJP in two layouts: $AW$ took
+#   {glue:text}`layout_plain_us:.0f` µs and $W^\top A^\top$ took
+#   {glue:text}`layout_transposed_us:.0f` µs, {glue:text}`layout_ratio:.1f` times as long, for
+#   the same multiply-adds. Where the BLAS library has a slow path for a layout, every
+#   reverse-mode Jacobian with a thin batch of adjoints pays for it; on this run's CPU that is
+#   what lifts the reverse-mode points at the small values of $P$ (if any sit far above the
+#   model in the middle panel). A cost model of multiply-adds cannot see this; a profiler
+#   (`torch.profiler`) can.
+# - **The rule to remember** is the one the model gives: the cost of a Jacobian by forward
+#   mode scales with the number of inputs, by reverse mode with the number of outputs
+#   {eq}`eq-cost-factored`. For
+#   training, one scalar loss and millions of parameters, reverse mode is the only sensible
+#   choice; for a function with few inputs and many outputs (the sensitivity of a whole
+#   simulated field to one physical parameter, say), forward mode is.
+#
+# On a GPU (when present, the second row) the same sweep shows a much larger fixed cost per
+# call: a few tens of kernel launches per Jacobian, each several microseconds, are paid before
+# any arithmetic is done, so the modes separate only at the largest sizes.
+#
+# ## Summary
+#
+# - Reverse mode is the chain rule {eq}`eq-adjoint` applied node by node, each node pulling its
+#   adjoint back through its inputs with a vector-Jacobian product. Eight primitives and a
+#   backward driver are a working engine; it matched PyTorch's gradients to rounding on every
+#   graph here, and finite differences within their truncation error.
+# - The tape is a stack because a node's adjoint must be complete before it is propagated.
+#   Popping the tape gives a reverse topological order for free ({prf:ref}`prop-stack`); a FIFO
+#   queue gives the opposite order and zero gradients, and a breadth-first queue silently drops
+#   the terms of longer paths. A queue works only with consumer counting.
+# - FLOPs: 004's count $2nd + 3n + 2d + 3$ holds under its conventions ($2nd + 2n + 2d + 1$
+#   exactly). A backward pass costs one forward pass when the inputs of the big products are
+#   data (squared loss), and nearly two in an MLP, where activations need adjoints too.
+# - The checks have teeth: a missing transpose in one VJP was caught, but only in the
+#   parameters upstream of it, and it would have been invisible with symmetric test matrices.
+# - A Jacobian of $f: \mathbb R^D \to \mathbb R^P$ costs, by 003's model, $1 + D$ forward
+#   passes in forward mode and $1 + P$ in reverse mode; the crossover is at $D = P$. At small
+#   sizes the bookkeeping, not the arithmetic, sets the time, and a slow kernel for one
+#   memory layout can cost more than the whole model predicts.
+# - An MLP's weights take $4\times$ (float32) their number in bytes; its ReLUs cost almost
+#   nothing and are what makes depth worth having.
+#
+# ## Exercises
+#
+# 1. **Two more primitives.** Add `exp` and `log` to the engine, with their VJPs and FLOP
+#    counts, and use them to write the softmax cross-entropy of a batch of logits. Check the
+#    gradient against `torch.nn.functional.cross_entropy` at $10^{-12}$, and against finite
+#    differences with `helpers.gradcheck`. Then make the check fail on purpose by dropping
+#    the max-subtraction that keeps `exp` from overflowing: at which logit size does it fail,
+#    and how?
+# 2. **Zero buffers.** The exam's backward pseudocode (004 §4.4) allocates every adjoint as
+#    zeros and adds each term with `+=`. Count the FLOPs of that backward pass under 004's
+#    conventions and compare with {eq}`eq-lydia-backward-flops`. Which additions does our
+#    engine avoid, and why is it allowed to?
+# 3. **The tape's memory.** Reverse mode keeps every intermediate the VJPs need. For the MLP of
+#    004 §5 at batch size $B$, list what the engine's tape holds (which arrays, which shapes)
+#    and how many bytes that is in float32. From which batch size on does the tape take more
+#    memory than the weights ({glue:text}`mlp_weight_bytes_fp32` bytes)? Forward mode needs
+#    no tape: what does it keep instead, and why is it still not used for training?
+# 4. **Hessian-vector products.** For {eq}`eq-lydia-loss` with $\lambda = 0$ the Hessian is
+#    $\frac2n X^\top X$. Compute $Hv$ without forming $H$ by forward-over-reverse
+#    (`torch.func.jvp` of `torch.func.grad`) and by reverse-over-reverse (the gradient of
+#    $\nabla\ell(w)^\top v$), check both against the closed form, and time them against
+#    forming $H$ explicitly as $d$ grows. Which wins, and where is the crossover?
+# 5. **The price of the counted queue.** Replace `stack_order` by `counted_queue_order` in the
+#    MLP gradient and time both at small batch sizes (where bookkeeping dominates). Is the
+#    extra pass of 002's answer visible? Then build a graph of 10,000 scalar additions in a
+#    chain and measure again.
