@@ -1116,10 +1116,10 @@ def conv_output_size(n: int, k: int, stride: int = 1, padding: int = 0) -> int:
 out_shape = (conv_output_size(6, 2, stride=2), conv_output_size(4, 2, stride=2))
 torch_shape = F.conv2d(torch.zeros(1, 1, 6, 4), torch.zeros(1, 1, 2, 2), stride=2).shape[-2:]
 assert out_shape == tuple(torch_shape), (out_shape, torch_shape)
-for name, ours, reference in (("conv_out_height", out_shape[0], 3),
-                              ("conv_out_width", out_shape[1], 2)):
+for name, ours, reference, side in (("conv_out_height", out_shape[0], 3, "height"),
+                                    ("conv_out_width", out_shape[1], 2, "width")):
     assert results.compare(name, ours, reference, tolerance=0, source="002 2.1(b)",
-                           description="output size of a 6x4 input, 2x2 filter, stride 2").holds
+                           description=f"output {side} for a 6x4 input, 2x2 filter, stride 2").holds
 
 # %% [markdown]
 # an output of {glue:text}`conv_out_height:.0f` $\times$ {glue:text}`conv_out_width:.0f`, which
@@ -1168,7 +1168,8 @@ for name, (C, n, k, stride, reference, source, what) in layers.items():
     formula = conv_output_size(n, k, stride) ** 2 * C * k * k if what == "unshared" else C * k * k
     assert count == formula, (name, count, formula)
     assert results.compare(name, count, reference, tolerance=0, source=source,
-                           description=f"parameters of a {what} {k}x{k} stride-{stride} layer "
+                           description=f"parameters of {'an' if what == 'unshared' else 'a'} "
+                                       f"{what} {k}x{k} stride-{stride} layer "
                                        f"on a {n}x{n}x{C} image").holds
     glue(f"{name}_matrix_shape", f"{M.shape[0]} × {M.shape[1]}", display=False)
 

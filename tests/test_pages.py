@@ -24,6 +24,7 @@ ENTRY = {
 
 def test_number_formats() -> None:
     assert pages.format_number(60000) == "60,000"
+    assert pages.format_number(17328.0) == "17,328"
     assert pages.format_number(0.123456) == "0.1235"
     assert pages.format_number(2.5e-5) == "2.500e-05"
     assert pages.format_number(True) == "True"

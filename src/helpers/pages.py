@@ -46,11 +46,11 @@ def load_results(root: Path) -> list[dict[str, Any]]:
 
 
 def format_number(value: Any) -> str:
-    """Four significant digits for floats, thousands separators for integers."""
+    """Thousands separators for integers (and integral floats), four significant digits else."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"  # a count stays a count, e.g. 17,328 parameters
     if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
         return f"{value:.3e}"
     return f"{value:.4g}"
