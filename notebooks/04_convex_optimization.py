@@ -294,7 +294,8 @@ run
 #
 # ## Nesterov's method: rate $1 - 1/\sqrt{\kappa}$
 #
-# Nesterov's accelerated gradient takes the gradient step from an extrapolated point:
+# Nesterov's accelerated gradient {cite:p}`nesterov1983method` takes the gradient step from an
+# extrapolated point:
 #
 # $$
 # y_t = x_t + \beta\,(x_t - x_{t-1}), \qquad x_{t+1} = y_t - \eta\,\nabla f(y_t),
@@ -303,9 +304,9 @@ run
 #
 # For $L$-smooth, $m$-strongly convex $f$ it satisfies
 # $f(x_t) - f^\star \le (1 - 1/\sqrt{\kappa})^t \,\bigl(f(x_0) - f^\star + \tfrac{m}{2}\|x_0 -
-# x^\star\|^2\bigr)$; the proof (Nesterov's estimate sequences) is longer than this chapter
-# needs. On a quadratic, which is what every smooth $f$ looks like near its minimum, the reason
-# for the choice of $\beta$ is a two-line computation.
+# x^\star\|^2\bigr)$; the proof (Nesterov's estimate sequences, see {cite:t}`nesterov2018lectures`)
+# is longer than this chapter needs. On a quadratic, which is what every smooth $f$ looks like
+# near its minimum, the reason for the choice of $\beta$ is a two-line computation.
 #
 # ```{prf:proposition} Nesterov on one curvature
 # :label: prop-nesterov-quadratic
