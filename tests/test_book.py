@@ -18,12 +18,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import yaml
 from browser import PageReport, inspect_page, serve
 from conftest import REPO_ROOT as ROOT
 from conftest import require_chromium
 
 from helpers import book
+from helpers.integrity import toc_files
 
 #: ``<link rel=...>`` values that name a related page rather than load a resource.
 _NAVIGATION_RELS = {
@@ -101,22 +101,7 @@ class _ExternalResources(HTMLParser):
 
 def _toc_pages() -> list[str]:
     """The pages of the book, in order, as paths below the HTML folder (``book/x.html``)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
-    pages = [toc["root"]]
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                pages.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key, []) or []:
-                    walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(toc)
-    return [str(Path(page).with_suffix(".html").as_posix()) for page in pages]
+    return [f"{page}.html" for page in toc_files(ROOT)]
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +204,6 @@ def test_build_failure_reports_the_log(cached_package: Path, monkeypatch) -> Non
     (tmp_path / "book" / "intro.md").write_text(
         "# Broken\n\nA reference to {doc}`no-such-page`.\n", encoding="utf8"
     )
-    monkeypatch.setattr(book, "_write_generated_pages", lambda root: False)
     with pytest.raises(book.BookBuildError) as info:
         book.build(tmp_path, strict=True, output=tmp_path / "out")
     assert "no-such-page" in str(info.value)

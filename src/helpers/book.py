@@ -19,8 +19,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -28,6 +26,7 @@ import sys
 import tarfile
 from pathlib import Path, PurePosixPath
 
+from helpers.pages import write_pages
 from helpers.run import RunnerError, find_root
 
 __all__ = [
@@ -174,15 +173,6 @@ def ensure_mathjax(root: Path) -> Path:
     return script
 
 
-def _write_generated_pages(root: Path) -> bool:
-    """Regenerate the Status and Reproduction pages when ``helpers.pages`` exists."""
-    if importlib.util.find_spec("helpers.pages") is None:
-        return False
-    pages = importlib.import_module("helpers.pages")
-    pages.write_pages(root)
-    return True
-
-
 def _jupyter_book() -> Path:
     """The ``jupyter-book`` executable of the running interpreter's environment."""
     exe = Path(sys.executable).parent / "jupyter-book"
@@ -214,7 +204,7 @@ def build(root: Path, *, strict: bool = True, output: Path | None = None) -> Pat
     """Build the HTML book and return the folder holding ``index.html``.
 
     Steps: fetch MathJax if needed (:func:`ensure_mathjax`), regenerate the Status and
-    Reproduction pages (``helpers.pages.write_pages``, when that module is installed), then
+    Reproduction pages (``helpers.pages.write_pages``), then
     run ``jupyter-book build`` on ``root``. Notebooks are not executed here: the build
     renders the executed copies in ``book/notebooks/`` as they are.
 
@@ -237,7 +227,7 @@ def build(root: Path, *, strict: bool = True, output: Path | None = None) -> Pat
             f"{mathjax_dir(root).relative_to(root)} (python -m helpers.book --mathjax-only)."
         )
     ensure_mathjax(root)
-    _write_generated_pages(root)
+    write_pages(root)
     cmd = [str(_jupyter_book()), "build", str(root), "--builder", "html"]
     if strict:
         # --all: a fresh environment, so that every page is read again. An incremental

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jupytext
 import nbformat
 import yaml
 
@@ -58,7 +57,7 @@ def toc_files(root: Path) -> list[str]:
         if isinstance(node, dict):
             for key, value in node.items():
                 if key in ("file", "root"):
-                    yield str(Path(value).with_suffix("")) if Path(value).suffix else str(value)
+                    yield Path(value).with_suffix("").as_posix()
                 else:
                     yield from walk(value)
         elif isinstance(node, list):
@@ -66,10 +65,6 @@ def toc_files(root: Path) -> list[str]:
                 yield from walk(item)
 
     return list(walk(yaml.safe_load((root / "_toc.yml").read_text("utf-8"))))
-
-
-def _cells(path: Path) -> list[tuple[str, str]]:
-    return [(c.cell_type, c.source.strip()) for c in jupytext.read(path).cells]
 
 
 def check_twins(root: Path) -> list[str]:
@@ -83,7 +78,7 @@ def check_twins(root: Path) -> list[str]:
             missing = script if not script.is_file() else notebook
             problems.append(f"{missing.relative_to(root)} is missing: pair it with "
                             f"`jupytext --set-formats ipynb,py:percent` and `jupytext --sync`")
-        elif _cells(script) != _cells(notebook):
+        elif source_hash(script) != source_hash(notebook):
             problems.append(f"{notebook.relative_to(root)} differs from its .py twin: "
                             f"run `jupytext --sync {script.relative_to(root)}`")
     return problems
