@@ -703,8 +703,8 @@ if run.profile != "smoke":
     # ... without losing test accuracy against plain SGD (1.5 points: a few times the
     # epoch-to-epoch noise of the test accuracy seen in the early-stopping study) ...
     assert all(momentum_runs[a]["test"] > momentum_runs[0.0]["test"] - 1.5 for a in ALPHAS[:-1])
-    # ... while alpha = 0.9 overshoots: it ends with a higher loss than alpha = 0.7.
-    assert momentum_runs[0.9]["loss"][-1] > momentum_runs[0.7]["loss"][-1]
+    # ... while alpha = 0.9 overshoots: it ends with a higher loss than every other run.
+    assert momentum_runs[0.9]["loss"][-1] > max(final_losses)
 
 # %% [markdown]
 # After {glue:text}`momentum_epochs` epochs, the final training loss falls steadily with
