@@ -993,27 +993,28 @@ for width in run.widths:
         description=f"width {width}: final validation loss (eval subset)",
     )
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-for width, hist in width_runs.items():
-    for ax, split in zip(axes, ("train", "val"), strict=True):
-        ax.plot(
-            hist["seen"],
-            hist[split],
-            marker="o",
-            ms=3,
-            label=f"width {width} ({width_params[width] / 1e6:.2f} M parameters, "
-            f"{hist['seconds'][-1]:.0f} s)",
-        )
-for ax, title in zip(axes, ("Training loss", "Validation loss"), strict=True):
-    ax.axhline(unigram_loss, color="gray", ls=":", label="unigram baseline (validation)")
-    ax.set(
-        title=f"{title} by width (batch {run.base_batch})",
-        xlabel="sequences seen",
-        ylabel="loss per token (nats)",
-    )
-    ax.legend(fontsize=8)
-plt.tight_layout()
-plt.show()
+
+def plot_sweep(histories: dict, label, title: str) -> None:
+    """Training and validation loss against sequences seen, one curve per run of a sweep."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for key, hist in histories.items():
+        for ax, split in zip(axes, ("train", "val"), strict=True):
+            ax.plot(hist["seen"], hist[split], marker="o", ms=3, label=label(key, hist))
+    for ax, name in zip(axes, ("Training loss", "Validation loss"), strict=True):
+        ax.axhline(unigram_loss, color="gray", ls=":", label="unigram baseline (validation)")
+        ax.set(title=f"{name} {title}", xlabel="sequences seen", ylabel="loss per token (nats)")
+        ax.legend(fontsize=8)
+    plt.tight_layout()
+    plt.show()
+
+
+plot_sweep(
+    width_runs,
+    lambda width, hist: (
+        f"width {width} ({width_params[width] / 1e6:.2f} M parameters, {hist['seconds'][-1]:.0f} s)"
+    ),
+    f"by width (batch {run.base_batch})",
+)
 glue("sweep_sequences", run.sweep_sequences, display=False)
 glue("base_batch", run.base_batch, display=False)
 glue("sweep_passes", run.sweep_sequences / len(train_seqs), display=False)
@@ -1071,20 +1072,9 @@ display(
     )
 )
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-for batch, hist in batch_runs.items():
-    for ax, split in zip(axes, ("train", "val"), strict=True):
-        ax.plot(hist["seen"], hist[split], marker="o", ms=3, label=f"batch {batch}")
-for ax, title in zip(axes, ("Training loss", "Validation loss"), strict=True):
-    ax.axhline(unigram_loss, color="gray", ls=":", label="unigram baseline (validation)")
-    ax.set(
-        title=f"{title} by batch size (width {run.base_width})",
-        xlabel="sequences seen",
-        ylabel="loss per token (nats)",
-    )
-    ax.legend(fontsize=8)
-plt.tight_layout()
-plt.show()
+plot_sweep(
+    batch_runs, lambda batch, hist: f"batch {batch}", f"by batch size (width {run.base_width})"
+)
 
 b_small, b_large = min(run.batch_sizes), max(run.batch_sizes)
 time_ratio = batch_runs[b_small]["seconds"][-1] / batch_runs[b_large]["seconds"][-1]
