@@ -1443,11 +1443,11 @@ results.record("hull_delta_out_small_n", float(10 ** log_out[small].mean()))
 results.record("hull_delta_out_large_n", float(10 ** log_out[large].mean()))
 results.record("hull_delta_beyond_large_n", float(10 ** log_beyond[large].mean()))
 glue("hull_frac_out_beyond", float(np.mean(delta_beyond >= delta_in)), display=False)
-slope_in = np.polyfit(np.log10(np.repeat(hull_ns, run.hull_reps)), log_in.ravel(), 1)[0]
-slope_out = np.polyfit(np.log10(np.repeat(hull_ns, run.hull_reps)), log_out.ravel(), 1)[0]
+log_n = np.log10(np.repeat(hull_ns, run.hull_reps))  # the size of each model's dataset
+slope_in = np.polyfit(log_n, log_in.ravel(), 1)[0]
+slope_out = np.polyfit(log_n, log_out.ravel(), 1)[0]
 results.record("hull_slope_in", slope_in, description="slope of log10 delta_in vs log10 n")
 results.record("hull_slope_out", slope_out, description="slope of log10 delta_out vs log10 n")
-log_n = np.log10(np.repeat(hull_ns, run.hull_reps))
 slope_mae_in = np.polyfit(log_n, log_mae_in.ravel(), 1)[0]
 slope_mae_beyond = np.polyfit(log_n, log_mae_beyond.ravel(), 1)[0]
 results.record("hull_slope_mae_in", slope_mae_in,
@@ -1463,8 +1463,9 @@ zero_mae_beyond = f_star(x_out[x_out > 1]).abs().mean().item()
 glue("hull_zero_mae_in", zero_mae_in, display=False)
 glue("hull_zero_mae_beyond", zero_mae_beyond, display=False)
 # Slope of the last linear piece: the fits leave the data on a straight line.
-exit_slope = ((pred_out[:, -1] - pred_out[:, -151]) / (x_out[-1] - x_out[-151])).abs().numpy()
-exit_slope = exit_slope.reshape(run.hull_sizes, run.hull_reps)
+exit_start = int(torch.searchsorted(x_out, torch.tensor(1.4)))  # first grid point >= 1.4
+exit_slope = (pred_out[:, -1] - pred_out[:, exit_start]) / (x_out[-1] - x_out[exit_start])
+exit_slope = exit_slope.abs().numpy().reshape(run.hull_sizes, run.hull_reps)
 results.record("hull_exit_slope_small_n", float(np.median(exit_slope[small])),
                description="median |slope| of the fit on [1.4, 1.5], smallest quarter of sizes")
 results.record("hull_exit_slope_large_n", float(np.median(exit_slope[large])))
@@ -1482,6 +1483,7 @@ if run.profile != "smoke":
     # ... outside, worse, even for the largest datasets.
     assert 10 ** log_mae_beyond[large].mean() > zero_mae_beyond
     assert train_mse.median() < 0.02 * f_variance  # close fits: R^2 above 0.98 for most
+    assert np.median(exit_slope[large]) > np.median(exit_slope[small])  # the steeper exit
 
 # %% [markdown]
 # **What the plots show.** Inside the data's range, the error falls with the amount of data.
