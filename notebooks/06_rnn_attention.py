@@ -1383,24 +1383,30 @@ display(
     )
 )
 
-for temperature in (0.0, 0.3, 0.8):
-    picked = [c for c in completions if c["temperature"] == temperature]
+# Per temperature, the means over its samples of what `describe` and the entropy measured.
+mean_of = {
+    t: {
+        k: float(np.mean([c[k] for c in completions if c["temperature"] == t]))
+        for k in ("entropy", "repeated_4grams", "known_words")
+    }
+    for t in (0.0, 0.3, 0.8)
+}
+for temperature, means in mean_of.items():
     key = f"t{int(10 * temperature):02d}"
     results.record(
         f"entropy_{key}",
-        float(np.mean([c["entropy"] for c in picked])),
+        means["entropy"],
         unit="bits",
         description=f"mean entropy of Q at temperature {temperature}",
     )
     results.record(
         f"repeats_{key}",
-        float(np.mean([c["repeated_4grams"] for c in picked])),
+        means["repeated_4grams"],
         description=f"fraction of repeated token 4-grams at temperature {temperature}",
     )
-known_03 = float(np.mean([c["known_words"] for c in completions if c["temperature"] == 0.3]))
-results.record(
+known_03 = results.record(
     "known_words_t03",
-    known_03,
+    mean_of[0.3]["known_words"],
     description="fraction of words of the temperature-0.3 samples seen in training",
 )
 if run.profile != "smoke":
@@ -1408,13 +1414,6 @@ if run.profile != "smoke":
     # English word of the training stories (BPE can glue pieces into non-words; 10% allowed).
     assert known_03 >= 0.9, known_03
     # What the text below reads off the samples: choice grows with tau, repetition falls.
-    mean_of = {
-        t: {
-            k: np.mean([c[k] for c in completions if c["temperature"] == t])
-            for k in ("entropy", "repeated_4grams")
-        }
-        for t in (0.0, 0.3, 0.8)
-    }
     assert mean_of[0.0]["entropy"] < mean_of[0.3]["entropy"] < mean_of[0.8]["entropy"]
     assert mean_of[0.0]["repeated_4grams"] > mean_of[0.8]["repeated_4grams"], mean_of
 
