@@ -790,8 +790,11 @@ def n_parameters(model):
 
 # %%
 SOURCE_T, SOURCE_D, SOURCE_P, SOURCE_HEADS = 128, 256, 32, 2
-probe = (
-    TransformerLM(
+
+
+def source_model(**options) -> TransformerLM:
+    """The BPE model of 000 P1(b): the one probed here and the one trained below."""
+    return TransformerLM(
         run.vocab_size,
         SOURCE_T,
         SOURCE_D,
@@ -799,10 +802,11 @@ probe = (
         run.lm_blocks,
         p=SOURCE_P,
         hidden=2 * SOURCE_D,
+        **options,
     )
-    .double()
-    .eval()
-)
+
+
+probe = source_model().double().eval()
 tokens = torch.randint(5, run.vocab_size, (2, SOURCE_T), generator=generator)
 results.record("lm_parameters", n_parameters(probe), description="parameters of the BPE model")
 parts = {}
@@ -1025,16 +1029,7 @@ def moving_average(values, window):
 
 # %%
 torch.manual_seed(run.seed)
-lm = TransformerLM(
-    run.vocab_size,
-    SOURCE_T,
-    SOURCE_D,
-    SOURCE_HEADS,
-    run.lm_blocks,
-    p=SOURCE_P,
-    hidden=2 * SOURCE_D,
-    pad_id=PAD,
-)
+lm = source_model(pad_id=PAD)
 val_pick = val_by_length[:: max(1, len(val_by_length) // (run.lm_val_batches * run.lm_batch))]
 val_batches = [
     pad_batch(val_pick[i : i + run.lm_batch]) for i in range(0, len(val_pick), run.lm_batch)
