@@ -14,6 +14,7 @@ from helpers import profiles, results
 @pytest.fixture(autouse=True)
 def no_env_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NB_PROFILE", raising=False)
+    monkeypatch.delenv("NB_DEVICE", raising=False)
     monkeypatch.delenv(results.RESULTS_ENV, raising=False)
 
 
@@ -46,9 +47,25 @@ def test_gpu_profile_refuses_a_machine_without_accelerator() -> None:
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         assert profiles.pick_device("gpu").type in ("cuda", "mps")
     else:
-        with pytest.raises(profiles.ProfileError, match="needs a CUDA or MPS device"):
+        with pytest.raises(profiles.ProfileError, match="needs a CUDA or MPS device") as error:
             profiles.pick_device("gpu")
+        assert "NB_DEVICE=cpu" in str(error.value)
         assert profiles.pick_device("cpu") == torch.device("cpu")
+
+
+def test_nb_device_names_the_device_and_never_falls_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NB_DEVICE", "cpu")
+    # Asked for on purpose, the full scale may run on the CPU, even where CUDA exists.
+    assert profiles.pick_device("gpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("NB_DEVICE", "cuda")
+        with pytest.raises(profiles.ProfileError, match="has 0 CUDA device"):
+            profiles.pick_device("cpu")
+    monkeypatch.setenv("NB_DEVICE", "gpu")
+    with pytest.raises(profiles.ProfileError, match="NB_DEVICE='gpu' is not a device name"):
+        profiles.pick_device("cpu")
 
 
 def test_setup_picks_the_profile_column_and_records_the_run() -> None:

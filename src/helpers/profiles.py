@@ -19,9 +19,9 @@ for the three profiles side by side, so a reader sees at once what each run does
     )
     run.n_train, run.epochs, run.device
 
-``setup`` seeds every generator, picks the device (CUDA, then Apple MPS, then CPU) and
-records the resolved profile and device so that the runner can stamp them into the
-executed notebook's provenance.
+``setup`` seeds every generator, picks the device (CUDA, then Apple MPS, then CPU; the
+environment variable ``NB_DEVICE`` names one instead) and records the resolved profile and
+device so that the runner can stamp them into the executed notebook's provenance.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ PROFILES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 AUTO = "auto"
 VALID_NAMES: tuple[str, ...] = (*PROFILES, AUTO)
 ENV_VAR = "NB_PROFILE"
+DEVICE_ENV_VAR = "NB_DEVICE"
 
 
 class ProfileError(ValueError):
@@ -79,11 +80,17 @@ def resolve_profile(parameter: str | None = None) -> str:
 
 
 def pick_device(profile: str) -> torch.device:
-    """CUDA, then Apple MPS, then CPU. The ``gpu`` profile refuses to fall back to the CPU.
+    """CUDA, then Apple MPS, then CPU, unless ``NB_DEVICE`` names one.
 
-    The gpu profile trains at the scale of the source problems: on a CPU that would take
-    hours, so asking for it without an accelerator is almost certainly a mistake.
+    The ``gpu`` profile refuses to fall back to the CPU by itself: it trains at the scale
+    of the source problems, which takes hours on a CPU, so reaching it by accident is
+    almost certainly a mistake. ``NB_DEVICE=cpu`` asks for that on purpose (a reproduction
+    at full scale on a machine without an accelerator); a device it names that this
+    machine lacks is an error, never a silent fallback.
     """
+    wanted = os.environ.get(DEVICE_ENV_VAR, "").strip()
+    if wanted:
+        return _named_device(wanted)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -92,9 +99,30 @@ def pick_device(profile: str) -> torch.device:
     if profile == "gpu":
         raise ProfileError(
             "profile 'gpu' needs a CUDA or MPS device and this machine has none; "
-            "use profile 'cpu' (or unset NB_PROFILE to let 'auto' choose)"
+            "use profile 'cpu' (or unset NB_PROFILE to let 'auto' choose), or set "
+            f"{DEVICE_ENV_VAR}=cpu to run the full scale on the CPU on purpose (hours)"
         )
     return torch.device("cpu")
+
+
+def _named_device(wanted: str) -> torch.device:
+    """The device ``NB_DEVICE`` names, checked to exist on this machine."""
+    origin = f"environment variable {DEVICE_ENV_VAR}={wanted!r}"
+    try:
+        device = torch.device(wanted)
+    except RuntimeError as error:
+        raise ProfileError(f"{origin} is not a device name (cpu, cuda, cuda:1, mps)") from error
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ProfileError(f"{origin}, but this machine has {count} CUDA device(s)")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ProfileError(f"{origin}, but Apple MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise ProfileError(f"{origin}: only cpu, cuda and mps are supported")
+    return device
 
 
 def device_name(device: torch.device) -> str:
