@@ -98,15 +98,28 @@ def _leftovers(folder: Path) -> list[Path]:
 
 
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder, honouring ``Range: bytes=0-N`` (the stdlib handler ignores Range)."""
+    """Serves a folder, honouring ``Range: bytes=0-N`` (the stdlib handler ignores Range).
+
+    Like Hugging Face, ``/resolve/<file>`` answers 302 to ``/<file>``, with the file's sha256
+    in an ``X-Linked-Etag`` header (quoted, as an ETag is) where ``published`` has one.
+    """
 
     ranges: list[str | None]
     honour_range = True
+    published: dict[str, str] = {}
 
     def log_message(self, *args):  # keep test output quiet
         pass
 
     def do_GET(self):
+        if self.path.startswith("/resolve/"):
+            name = self.path.removeprefix("/resolve/")
+            self.send_response(302)
+            self.send_header("Location", "/" + name)
+            if name in self.published:
+                self.send_header("X-Linked-Etag", f'"{self.published[name]}"')
+            self.end_headers()
+            return None
         self.ranges.append(self.headers.get("Range"))
         match = re.fullmatch(r"bytes=0-(\d+)", self.headers.get("Range") or "")
         path = Path(self.translate_path(self.path))
@@ -146,7 +159,11 @@ def test_registry_is_complete():
     assert {"mnist", "fashion-mnist", "tinystories-sample", *data.TEXTS} <= set(DATASETS)
     for ds in DATASETS.values():
         for f in ds.files:
-            assert re.fullmatch(r"[0-9a-f]{64}", f.sha256) and f.urls
+            # Pinned here, or published by the server at download time (and then recorded).
+            assert re.fullmatch(r"[0-9a-f]{64}", f.sha256 or "") or f.sha256_header, f.name
+            assert f.urls
+    with pytest.raises(ValueError, match="exactly one of sha256 and sha256_header"):
+        data.DataFile("x.txt", ("http://x",), None)
 
 
 def test_mnist_train(from_mirror):
@@ -287,6 +304,64 @@ def test_tinystories(from_mirror):
     assert stories[0].startswith("One day, a little girl named Lily")
     assert not any("<|endoftext|>" in s for s in stories)
     assert all(s == s.strip() and s for s in stories)
+
+
+STORIES = "First story.\n<|endoftext|>\n\nSecond story,\r\nin two lines.\n<|endoftext|>  \nLast"
+STORIES_PARSED = ["First story.", "Second story,\nin two lines.", "Last"]
+
+
+def _hub_file(monkeypatch, root: Path, base: str, content: str, published: str | None):
+    """Serve TinyStories-valid.txt as the hub does; the registry points at it."""
+    (root / "TinyStories-valid.txt").write_bytes(content.encode())
+    table = {"TinyStories-valid.txt": published} if published else {}
+    monkeypatch.setattr(_RangeHandler, "published", table)
+    ds = DATASETS["tinystories"]
+    files = tuple(dataclasses.replace(f, urls=(f"{base}/resolve/{f.name}",)) for f in ds.files)
+    monkeypatch.setitem(DATASETS, "tinystories", dataclasses.replace(ds, files=files))
+
+
+def test_full_tinystories_checked_against_the_published_sha256(
+    empty_nb_data, server, tmp_path, monkeypatch
+):
+    base, root, _ = server
+    digest = hashlib.sha256(STORIES.encode()).hexdigest()
+    _hub_file(monkeypatch, root, base, STORIES, digest)
+    assert data.load_tinystories("valid") == STORIES_PARSED
+    cached = tmp_path / "cache" / "tinystories" / "TinyStories-valid.txt"
+    record = data.sidecar(cached)
+    assert _leftovers(tmp_path / "cache") == [cached, record]
+    assert record.read_text() == f"{digest}  TinyStories-valid.txt\n"  # sha256sum -c reads it
+    # From the cache from now on, read lazily as far as needed, and checked every time.
+    (root / "TinyStories-valid.txt").unlink()
+    assert data.load_tinystories("valid", max_stories=2) == STORIES_PARSED[:2]
+    cached.write_bytes(STORIES.replace("Last", "Lost").encode())
+    with pytest.raises(CorruptDatasetError, match=f"expected sha256 {digest}"):
+        data.load_tinystories("valid")
+
+
+@pytest.mark.parametrize("published", ["0" * 64, None])
+def test_full_tinystories_download_that_cannot_be_verified_is_refused(
+    empty_nb_data, server, tmp_path, monkeypatch, published
+):
+    base, root, _ = server
+    _hub_file(monkeypatch, root, base, STORIES, published)
+    expected = "checksum mismatch" if published else "published no sha256 in the X-Linked-Etag"
+    with pytest.raises(DatasetNotFoundError, match=expected):
+        data.load_tinystories("valid")
+    assert _leftovers(tmp_path / "cache") == []
+
+
+def test_full_tinystories_copied_by_hand_needs_its_checksum(empty_nb_data):
+    folder = empty_nb_data / "tinystories"
+    folder.mkdir()
+    (folder / "TinyStories-valid.txt").write_text(STORIES)
+    with pytest.raises(CorruptDatasetError, match="sha256sum TinyStories-valid.txt"):
+        data.load_tinystories("valid")
+    digest = hashlib.sha256(STORIES.encode()).hexdigest()
+    (folder / "TinyStories-valid.txt.sha256").write_text(f"{digest}  TinyStories-valid.txt\n")
+    assert data.load_tinystories("valid") == STORIES_PARSED
+    with pytest.raises(ValueError, match="valid: sample, train, valid"):
+        data.load_tinystories("test")
 
 
 # --------------------------------------------------------------------------- verification

@@ -11,9 +11,11 @@ first place where it exists wins:
    ``/usr/share/datasets/fashion-mnist/``);
 4. a download into the cache, trying the dataset's URLs in order.
 
-Whatever is found is verified against the sha256 in the registry before it is used. A file
-that fails is reported (`CorruptDatasetError`, with its path) and never used; we do not
-quietly move on to the next place, because a damaged mirror should be fixed, not hidden.
+Whatever is found is verified against the sha256 in the registry before it is used (or, for
+the few files nobody could pin in advance, against the sha256 their server published when
+they were downloaded, kept beside them; see `DataFile`). A file that fails is reported
+(`CorruptDatasetError`, with its path) and never used; we do not quietly move on to the
+next place, because a damaged mirror should be fixed, not hidden.
 
 For ``.gz`` files the checksum is of the *decompressed* bytes. Gzip headers carry a file name
 and a time stamp that repackagers rewrite (Debian's Fashion-MNIST files differ from upstream
@@ -43,6 +45,7 @@ __all__ = [
     "DATASETS",
     "FASHION_MNIST_CLASSES",
     "TEXTS",
+    "TINYSTORIES_PARTS",
     "CorruptDatasetError",
     "DataFile",
     "Dataset",
@@ -72,12 +75,23 @@ class DataFile:
     ``sha256`` is of the decompressed bytes for ``.gz`` files, of the file's bytes otherwise.
     ``first_bytes`` marks a file that is the first N bytes of the file at its URLs: it is
     downloaded with an HTTP ``Range`` request.
+
+    A file whose checksum nobody could pin in advance has ``sha256=None`` and names in
+    ``sha256_header`` the HTTP response header in which its server publishes it (Hugging Face
+    sends an LFS file's sha256 as ``X-Linked-Etag``). The download is checked against that
+    value, which is then kept beside the file in ``<file>.sha256`` (``sha256sum`` format), and
+    every later use checks the file against it.
     """
 
     name: str
     urls: tuple[str, ...]
-    sha256: str
+    sha256: str | None
     first_bytes: int | None = None
+    sha256_header: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.sha256 is None) == (self.sha256_header is None):
+            raise ValueError(f"{self.name}: give exactly one of sha256 and sha256_header")
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,7 @@ def _text(name: str, file: str, sha256: str, *urls: str) -> Dataset:
 
 _GH = "https://raw.githubusercontent.com/"
 _PG = "https://www.gutenberg.org/cache/epub/"
+_HF_TINYSTORIES = "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/"
 
 #: The registry: every dataset the notebooks may load, by name. Tests and the README list it.
 DATASETS: dict[str, Dataset] = {
@@ -192,14 +207,28 @@ DATASETS: dict[str, Dataset] = {
                 DataFile(
                     "TinyStories-train-sample-2MiB.txt",
                     (
-                        "https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/"
-                        "TinyStories-train.txt",
+                        _HF_TINYSTORIES + "TinyStories-train.txt",
                         _GH + "gusjengis/toy-RNN/e4c7ff8bba4ff7989e69a3a816ebe4b14813b41e"
                         "/data/tinystories_sample.txt",
                     ),
                     "5352b299dcb1a32898b2d779b145b5a05f3e1265953fd21c264c9f9f9c9ae33d",
                     first_bytes=2_097_152,
                 ),
+            ),
+        ),
+        # The canonical files (1.9 GB and 19 MB); no copy of them is offline, so their
+        # checksums are the ones Hugging Face publishes when they are downloaded.
+        Dataset(
+            "tinystories",
+            "tinystories",
+            tuple(
+                DataFile(
+                    name,
+                    (_HF_TINYSTORIES + name,),
+                    None,
+                    sha256_header="X-Linked-Etag",
+                )
+                for name in ("TinyStories-train.txt", "TinyStories-valid.txt")
             ),
         ),
     )
@@ -276,20 +305,45 @@ def _sha256(path: Path, gz: bool) -> str:
     return h.hexdigest()
 
 
-def _verify(path: Path, f: DataFile, what_to_do: str) -> None:
+def sidecar(path: Path) -> Path:
+    """Where the checksum of a file without a registered one is kept: ``<file>.sha256``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _expected_sha256(path: Path, f: DataFile) -> str:
+    """The registered sha256, or the one recorded beside the file when it was downloaded."""
+    if f.sha256 is not None:
+        return f.sha256
+    record = sidecar(path)
+    try:
+        return record.read_text().split()[0].lower()
+    except (OSError, IndexError):
+        raise CorruptDatasetError(
+            f"{path} cannot be verified: its checksum file {record} is missing or empty. "
+            f"It is written when the file is downloaded; for a copy made by hand, check the "
+            f"file against the sha256 its publisher shows and write it there with "
+            f"`sha256sum {f.name} > {record.name}`.",
+            path,
+            "(no recorded checksum)",
+            "(not computed)",
+        ) from None
+
+
+def _verify(path: Path, f: DataFile, what_to_do: str, expected: str | None = None) -> None:
     """Raise CorruptDatasetError unless ``path`` holds the content registered for ``f``."""
+    expected = expected or _expected_sha256(path, f)
     gz = f.name.endswith(".gz")
     try:
         actual = _sha256(path, gz)
     except (OSError, EOFError, zlib.error) as e:  # truncated or damaged gzip stream
         actual = f"unreadable ({type(e).__name__}: {e})"
-    if actual == f.sha256:
+    if actual == expected:
         return
     kind = "decompressed " if gz else ""
     raise CorruptDatasetError(
-        f"{path} is corrupt: expected {kind}sha256 {f.sha256}, got {actual}. {what_to_do}",
+        f"{path} is corrupt: expected {kind}sha256 {expected}, got {actual}. {what_to_do}",
         path,
-        f.sha256,
+        expected,
         actual,
     )
 
@@ -308,6 +362,32 @@ def _what_to_do(label: str, path: Path) -> str:
 # --------------------------------------------------------------------------- download
 
 
+class _HeaderRecorder(urllib.request.HTTPRedirectHandler):
+    """Follows redirects like urllib does, remembering one header of every response on the
+    way: Hugging Face publishes a file's sha256 on its redirect to the storage server."""
+
+    def __init__(self, header: str):
+        self.header = header
+        self.seen: list[str] = []
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0913
+        if (value := headers.get(self.header)) is not None:
+            self.seen.append(value)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _published_sha256(url: str, header: str, values: list[str]) -> str:
+    """The sha256 a server published in ``header`` (an ETag may come quoted or weak)."""
+    for value in values:
+        digest = value.strip().removeprefix("W/").strip('"').lower()
+        if re.fullmatch(r"[0-9a-f]{64}", digest):
+            return digest
+    raise DatasetError(
+        f"{url}: the server published no sha256 in the {header} header (got {values or 'none'}), "
+        "so the download cannot be verified"
+    )
+
+
 def _download(url: str, dest: Path, f: DataFile) -> None:
     """Download ``url`` to ``dest`` through a temporary file; verified, then moved in place.
 
@@ -316,6 +396,10 @@ def _download(url: str, dest: Path, f: DataFile) -> None:
     headers = {"User-Agent": "dl-notes-helpers"}
     if f.first_bytes is not None:
         headers["Range"] = f"bytes=0-{f.first_bytes - 1}"
+    recorder = _HeaderRecorder(f.sha256_header or "")
+    open_url = urllib.request.urlopen
+    if f.sha256_header is not None:  # only then are the headers on the way needed
+        open_url = urllib.request.build_opener(recorder).open
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -323,8 +407,13 @@ def _download(url: str, dest: Path, f: DataFile) -> None:
         request = urllib.request.Request(url, headers=headers)
         with (
             os.fdopen(fd, "wb") as out,
-            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
+            open_url(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
         ):
+            published = None
+            if f.sha256_header is not None:
+                final = response.headers.get(f.sha256_header)
+                seen = recorder.seen + ([final] if final is not None else [])
+                published = _published_sha256(url, f.sha256_header, seen)
             limit = f.first_bytes  # a server may ignore Range: then read only the prefix
             total = int(response.headers.get("Content-Length") or 0) or None
             if limit is not None:
@@ -337,11 +426,20 @@ def _download(url: str, dest: Path, f: DataFile) -> None:
                     out.write(chunk)
                     bar.update(len(chunk))
                     got += len(chunk)
-        _verify(tmp, f, "")
+        _verify(tmp, f, "", expected=published)
+        if published is not None:  # the record first: a file is never left unverifiable
+            _write_atomically(sidecar(dest), f"{published}  {f.name}\n")
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp_name, path)
 
 
 def _mismatch_note(url: str, err: CorruptDatasetError) -> str:
@@ -526,20 +624,57 @@ def load_text(name: str) -> str:
 _EOT = "<|endoftext|>"
 
 
-def load_tinystories() -> list[str]:
-    """The 2 MiB TinyStories sample as a list of complete stories (2,316 of them).
+#: Parts accepted by `load_tinystories`: the offline sample and the two canonical files.
+TINYSTORIES_PARTS: dict[str, tuple[str, str]] = {
+    "sample": ("tinystories-sample", "TinyStories-train-sample-2MiB.txt"),
+    "train": ("tinystories", "TinyStories-train.txt"),
+    "valid": ("tinystories", "TinyStories-valid.txt"),
+}
 
-    Stories are separated by lines holding only ``<|endoftext|>``. The sample is a byte-range
-    cut, so whatever follows the last separator is a partial story and is dropped.
+
+def _split_stories(lines: Iterable[str], limit: int | None) -> list[str]:
+    """Stories separated by lines holding only ``<|endoftext|>``: stripped, empty ones dropped,
+    at most ``limit`` of them (read lazily, so a large file is read only as far as needed)."""
+    stories: list[str] = []
+    story: list[str] = []
+    for line in [*lines, _EOT]:  # a separator at the end closes the last story
+        if line.rstrip("\r\n").rstrip(" \t") != _EOT:
+            story.append(line)
+            continue
+        if text := "".join(story).strip():
+            stories.append(text)
+            if limit is not None and len(stories) >= limit:
+                break
+        story = []
+    return stories
+
+
+def load_tinystories(part: str = "sample", max_stories: int | None = None) -> list[str]:
+    """TinyStories as a list of complete stories, in file order.
+
+    ``part`` is ``"sample"`` (the offline mirror's 2 MiB sample of the training file, 2,316
+    stories), ``"train"`` (the canonical training file: 1.9 GB, about 2.1 million stories) or
+    ``"valid"`` (the canonical validation file: about 22,000). ``max_stories`` keeps the first
+    ones only, and the file is read no further than needed. Stories are separated by lines
+    holding only ``<|endoftext|>``; the sample is a byte-range cut, so whatever follows its last
+    separator is a partial story and is dropped.
     """
-    (path,) = fetch("tinystories-sample").values()
+    if part not in TINYSTORIES_PARTS:
+        valid = ", ".join(TINYSTORIES_PARTS)
+        raise ValueError(f"unknown TinyStories part {part!r}; valid: {valid}")
+    if max_stories is not None and max_stories < 1:
+        raise ValueError(f"max_stories must be positive, got {max_stories}")
+    dataset, file = TINYSTORIES_PARTS[part]
+    path = fetch(dataset, [file])[file]
+    if part != "sample":
+        with open(path, encoding="utf-8-sig") as fh:  # universal newlines: CRLF becomes LF
+            return _split_stories(fh, max_stories)
     raw = path.read_bytes()
     # Cut before decoding: the 2 MiB boundary may fall inside a multi-byte UTF-8 character.
     complete, sep, _partial = raw.rpartition(_EOT.encode())
     if not sep:
         raise ValueError(f"{path}: no {_EOT} separator found")
-    pieces = re.split(rf"^{re.escape(_EOT)}[ \t]*$", _decode(complete), flags=re.M)
-    return [s for s in (p.strip() for p in pieces) if s]
+    return _split_stories(_decode(complete).splitlines(keepends=True), max_stories)
 
 
 # --------------------------------------------------------------------------- tabular
