@@ -70,6 +70,7 @@ profile = None
 
 # %%
 import heapq
+import json
 import math
 import re
 import time
@@ -375,7 +376,10 @@ print(
 # (the one the model below uses). This run trains them on the first
 # {glue:text}`bpe_chars` characters of the {glue:text}`corpus_chars`-character corpus: all
 # of it in the `cpu` and `gpu` profiles, a prefix of Shakespeare in `smoke`. The library
-# trains with every core of the machine (Rust threads), ours with one.
+# trains with every core of the machine (Rust threads), ours with one. After training we
+# renumber the BERT-style tokenizer's tokens in a fixed order (`with_sorted_ids`): the library
+# numbers single characters in an order that changes from run to run, and without this the
+# model's losses below would change in the third decimal every time the notebook runs.
 
 # %%
 SPECIALS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
@@ -397,6 +401,23 @@ def bert_bpe(vocab_size):
         show_progress=False,
     )
     return tok, trainer
+
+
+def with_sorted_ids(tok, probe_text):
+    """The same tokenizer with its ids in a fixed order: the special tokens, then the others
+    sorted as strings.
+
+    The library's BERT-style trainer numbers the single characters (and their `##` forms) in
+    the order of a hash map, which changes from run to run. The tokens and every tokenization
+    stay the same, but a model's embedding rows, and its losses with them, would not."""
+    model = json.loads(tok.to_str())["model"]
+    before = tok.encode(probe_text).tokens
+    others = sorted(t for t in model["vocab"] if t not in SPECIALS)
+    vocab = {t: i for i, t in enumerate([*SPECIALS, *others])}
+    merges = [tuple(merge) for merge in model["merges"]]
+    tok.model = models.BPE(vocab, merges, unk_token="[UNK]", continuing_subword_prefix="##")
+    assert tok.encode(probe_text).tokens == before  # only the numbering changed
+    return tok
 
 
 def byte_level_bpe(vocab_size):
@@ -428,6 +449,7 @@ for label, make in [("library byte-level", byte_level_bpe), ("library BERT", ber
 
 lib_bytes, lib_bytes_seconds = trained["library byte-level"]
 lib_bert, lib_bert_seconds = trained["library BERT"]
+lib_bert = with_sorted_ids(lib_bert, bpe_text[:20_000])
 n_chars = len(bpe_text)
 tokens_per_char = {
     "ours (byte-level)": len(ours.encode(bpe_text)) / n_chars,
@@ -911,6 +933,7 @@ if run.lm_chars >= len(corpus) and run.bpe_chars >= len(corpus):
 else:
     tokenizer, lm_trainer = bert_bpe(run.vocab_size)
     tokenizer.train_from_iterator(chunks(corpus[: run.lm_chars]), lm_trainer)
+    tokenizer = with_sorted_ids(tokenizer, corpus[:20_000])
 assert [tokenizer.token_to_id(s) for s in ["[PAD]", "[CLS]", "[SEP]"]] == [PAD, CLS, SEP]
 
 flat = re.sub(r"\s+", " ", corpus[: run.lm_chars])
