@@ -112,7 +112,7 @@ from helpers.timing import measure
 
 CPU = torch.device("cpu")
 torch.set_num_threads(1)  # one thread for NumPy and PyTorch alike: see the note below
-threadpool_limits(limits=1)
+_ = threadpool_limits(limits=1)  # (bound to a name, so that its handle is not displayed)
 
 # %% [markdown]
 # ```{note}

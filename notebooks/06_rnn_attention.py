@@ -1452,9 +1452,10 @@ for temperature, means in mean_of.items():
         means["repeated_4grams"],
         description=f"fraction of repeated token 4-grams at temperature {temperature}",
     )
-known_03 = results.record(
+known_03 = mean_of[0.3]["known_words"]
+results.record(
     "known_words_t03",
-    mean_of[0.3]["known_words"],
+    known_03,
     description="fraction of words of the temperature-0.3 samples seen in training",
 )
 if run.profile != "smoke":

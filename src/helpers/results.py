@@ -99,14 +99,16 @@ def _glue(name: str, value: Any) -> None:
     glue(name, value, display=False)
 
 
-def record(name: str, value: Any, *, unit: str = "", description: str = "") -> Any:
-    """Record a headline number (and glue it as ``name``); returns ``value`` unchanged."""
+def record(name: str, value: Any, *, unit: str = "", description: str = "") -> None:
+    """Record a headline number (and glue it as ``name``).
+
+    It returns nothing, so that a cell ending in a ``record`` call shows no stray number in
+    the rendered page."""
     _check_name(name)
     plain = _plain(value, name)
     _emit({"kind": "value", "name": name, "value": plain, "unit": unit,
            "description": description})
     _glue(name, plain)
-    return value
 
 
 def compare(
