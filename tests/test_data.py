@@ -351,6 +351,13 @@ def test_full_tinystories_download_that_cannot_be_verified_is_refused(
     assert _leftovers(tmp_path / "cache") == []
 
 
+def test_stories_are_read_no_further_than_needed():
+    """The 1.9 GB training file must not be read whole to get its first stories."""
+    lines = iter(STORIES.replace("\r\n", "\n").splitlines(keepends=True))
+    assert data._split_stories(lines, 1) == STORIES_PARSED[:1]
+    assert next(lines) == "\n"  # the line after the first separator is still unread
+
+
 def test_full_tinystories_copied_by_hand_needs_its_checksum(empty_nb_data):
     folder = empty_nb_data / "tinystories"
     folder.mkdir()

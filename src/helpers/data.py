@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import re
 import tempfile
@@ -34,6 +35,7 @@ import urllib.request
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -396,9 +398,9 @@ def _download(url: str, dest: Path, f: DataFile) -> None:
     headers = {"User-Agent": "dl-notes-helpers"}
     if f.first_bytes is not None:
         headers["Range"] = f"bytes=0-{f.first_bytes - 1}"
-    recorder = _HeaderRecorder(f.sha256_header or "")
-    open_url = urllib.request.urlopen
+    open_url, recorder = urllib.request.urlopen, None
     if f.sha256_header is not None:  # only then are the headers on the way needed
+        recorder = _HeaderRecorder(f.sha256_header)
         open_url = urllib.request.build_opener(recorder).open
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", suffix=".part", dir=dest.parent)
@@ -410,10 +412,10 @@ def _download(url: str, dest: Path, f: DataFile) -> None:
             open_url(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
         ):
             published = None
-            if f.sha256_header is not None:
-                final = response.headers.get(f.sha256_header)
+            if recorder is not None:
+                final = response.headers.get(recorder.header)
                 seen = recorder.seen + ([final] if final is not None else [])
-                published = _published_sha256(url, f.sha256_header, seen)
+                published = _published_sha256(url, recorder.header, seen)
             limit = f.first_bytes  # a server may ignore Range: then read only the prefix
             total = int(response.headers.get("Content-Length") or 0) or None
             if limit is not None:
@@ -637,7 +639,7 @@ def _split_stories(lines: Iterable[str], limit: int | None) -> list[str]:
     at most ``limit`` of them (read lazily, so a large file is read only as far as needed)."""
     stories: list[str] = []
     story: list[str] = []
-    for line in [*lines, _EOT]:  # a separator at the end closes the last story
+    for line in chain(lines, [_EOT]):  # a separator at the end closes the last story
         if line.rstrip("\r\n").rstrip(" \t") != _EOT:
             story.append(line)
             continue
@@ -674,7 +676,7 @@ def load_tinystories(part: str = "sample", max_stories: int | None = None) -> li
     complete, sep, _partial = raw.rpartition(_EOT.encode())
     if not sep:
         raise ValueError(f"{path}: no {_EOT} separator found")
-    return _split_stories(_decode(complete).splitlines(keepends=True), max_stories)
+    return _split_stories(io.StringIO(_decode(complete)), max_stories)
 
 
 # --------------------------------------------------------------------------- tabular

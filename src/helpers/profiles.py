@@ -93,8 +93,7 @@ def pick_device(profile: str) -> torch.device:
         return _named_device(wanted)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     if profile == "gpu":
         raise ProfileError(
@@ -117,12 +116,17 @@ def _named_device(wanted: str) -> torch.device:
         if (device.index or 0) >= count:
             raise ProfileError(f"{origin}, but this machine has {count} CUDA device(s)")
     elif device.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
+        if not _mps_available():
             raise ProfileError(f"{origin}, but Apple MPS is not available on this machine")
     elif device.type != "cpu":
         raise ProfileError(f"{origin}: only cpu, cuda and mps are supported")
     return device
+
+
+def _mps_available() -> bool:
+    """Apple's Metal backend, where this build of torch has it at all."""
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
 
 
 def device_name(device: torch.device) -> str:
