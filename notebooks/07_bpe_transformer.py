@@ -415,7 +415,8 @@ def with_sorted_ids(tok, probe_text):
     others = sorted(t for t in model["vocab"] if t not in SPECIALS)
     vocab = {t: i for i, t in enumerate([*SPECIALS, *others])}
     merges = [tuple(merge) for merge in model["merges"]]
-    tok.model = models.BPE(vocab, merges, unk_token="[UNK]", continuing_subword_prefix="##")
+    options = {k: model[k] for k in ("unk_token", "continuing_subword_prefix")}
+    tok.model = models.BPE(vocab, merges, **options)  # as trained: see bert_bpe
     assert tok.encode(probe_text).tokens == before  # only the numbering changed
     return tok
 
@@ -1218,9 +1219,9 @@ display(
 #
 # 001 P4 trains a small Transformer on tiny Shakespeare (about a million characters of the
 # plays) one character at a time, then varies the context length and the number of heads.
-# We use our model from above, with a vocabulary of the 65 characters, the first 90 % of
-# the text for training and the last 10 % for validation, and random windows of
-# `context + 1` characters as examples (no padding needed). First the generation of an
+# We use our model from above, with a vocabulary of the {glue:text}`char_vocab` characters,
+# the first 90 % of the text for training and the last 10 % for validation, and random windows
+# of `context + 1` characters as examples (no padding needed). First the generation of an
 # untrained model, then the training curves and the generation after training.
 #
 # The reference numbers are nanoGPT's (Karpathy's character-level Shakespeare recipes): a
@@ -1303,6 +1304,7 @@ glue("char_train_loss", char_train_loss, display=False)
 glue("char_gap", char_val_loss - char_train_loss, display=False)
 glue("char_epochs", char_history["tokens"] / len(char_train), display=False)
 glue("char_uniform_loss", math.log(len(chars)), display=False)
+glue("char_vocab", len(chars), display=False)
 if run.profile != "smoke":
     assert char_check.holds, char_val_loss  # acceptance: <= 2.1 (cpu), <= 1.6 (gpu)
 
@@ -1315,7 +1317,7 @@ ax.plot(
     label=f"training loss, moving average of {window}",
 )
 ax.plot(char_history["val_step"], char_history["val"], "o-", label="validation loss")
-ax.axhline(math.log(len(chars)), color="gray", ls=":", label="uniform guess, ln 65")
+ax.axhline(math.log(len(chars)), color="gray", ls=":", label=f"uniform guess, ln {len(chars)}")
 ax.set(
     xlabel="weight updates",
     ylabel="cross-entropy (nats per character)",
@@ -1327,7 +1329,7 @@ plt.show()
 
 # %% [markdown]
 # Before training the model draws characters almost uniformly: its loss starts near
-# $\ln 65 =$ {glue:text}`char_uniform_loss:.2f` and the sample is noise. After
+# $\ln$ {glue:text}`char_vocab` = {glue:text}`char_uniform_loss:.2f` and the sample is noise. After
 # {glue:text}`char_train_minutes:.1f` minutes of training
 # ({glue:text}`char_parameters` parameters, {glue:text}`char_tokens_per_second:.0f`
 # characters per second) the validation loss is {glue:text}`char_val_loss:.3f` nats per
