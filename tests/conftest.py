@@ -97,6 +97,14 @@ x = np.random.default_rng(run.seed).normal(size=run.n)
 results.record("mean_x", float(x.mean()), description="mean of the sample")
 results.compare("std_x", float(x.std()), 1.0, tolerance=0.5, source="toy source",
                 description="standard deviation of a unit normal")
+
+# %%
+import sys
+
+for i in range(50):  # a progress bar redrawing its line, as tqdm does
+    sys.stderr.write(f"\\rprogress {i}/50")
+    sys.stderr.flush()
+print("\\rprogress 50/50", file=sys.stderr)
 '''
 
 

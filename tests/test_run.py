@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from conftest import TOY_PASSING, run_runner, write_notebook
 
-from helpers.run import read_provenance, source_hash
+from helpers.run import read_provenance, source_hash, tidy_streams
 
 SCRATCH = ("--output-dir", "out", "--results-dir", "res")
 
@@ -38,6 +38,9 @@ def test_passing_notebook_is_stamped_with_provenance_and_results(toy_book: Path)
     # the notebook really ran: its outputs are in the executed copy, not in the source
     notebook = nbformat.read(executed, as_version=4)
     assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    # the progress bar's 51 redraws are one output holding its final state
+    printed = [output.text for output in notebook.cells[-1].outputs]
+    assert printed == ["progress 50/50\n"], printed
     assert not any(
         cell.get("outputs") for cell in nbformat.read(source, 4).cells if cell.cell_type == "code"
     )
@@ -149,3 +152,28 @@ def test_commit_outside_a_checkout_comes_from_nb_git_commit(tmp_path: Path, monk
     assert git_state(tmp_path) == ("unknown (not a git checkout)", False)
     monkeypatch.setenv("NB_GIT_COMMIT", "4e10450")
     assert git_state(tmp_path) == ("4e10450", False)
+
+
+def test_tidy_streams_keeps_what_a_front_end_shows() -> None:
+    stream = nbformat.v4.new_output
+    figure = stream("display_data", data={"text/plain": "<Figure>"})
+    cell = nbformat.v4.new_code_cell("train()", outputs=[
+        stream("stream", name="stderr", text="\rtraining:   0%| 0/9"),
+        stream("stream", name="stderr", text="\rtraining:  50%| 4/9\rtraining: 100%| 9/9\n"),
+        stream("stream", name="stdout", text="loss 0.5\n"),
+        figure,
+        stream("stream", name="stderr", text="\revaluation: 0/2"),
+        stream("stream", name="stderr", text="\r                 \r"),  # a bar that erased itself
+        stream("stream", name="stdout", text="first\n"),
+        stream("stream", name="stdout", text="second\n"),
+    ])
+    markdown = nbformat.v4.new_markdown_cell("text\rstays")
+    notebook = nbformat.v4.new_notebook(cells=[cell, markdown])
+    tidy_streams(notebook)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in cell.outputs] == [
+        ("stream", "stderr", "training: 100%| 9/9\n"),
+        ("stream", "stdout", "loss 0.5\n"),
+        ("display_data", None, None),
+        ("stream", "stdout", "first\nsecond\n"),
+    ]
+    assert markdown.source == "text\rstays"

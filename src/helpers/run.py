@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -163,6 +164,38 @@ def read_provenance(path: Path) -> dict[str, Any] | None:
     return notebook.metadata.get(PROVENANCE_KEY)
 
 
+# Everything on a line up to a carriage return that more text follows: what a terminal or
+# Jupyter overwrites (progress bars redraw their line with "\r").
+_OVERWRITTEN = re.compile(r"[^\n]*\r(?=[^\n])")
+
+
+def tidy_streams(notebook: nbformat.NotebookNode) -> None:
+    """Keep of each cell's printed text what a Jupyter front end would show, in place.
+
+    The kernel sends every redraw of a progress bar as its own stream output (thousands in a
+    long training cell), and a static page would print every one of them. Consecutive
+    outputs of the same stream are joined, text overwritten by a carriage return is dropped,
+    and what is left blank (a bar that erased itself) is removed. Figures, tables and errors
+    are untouched, and so is the order of the outputs.
+    """
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs: list[nbformat.NotebookNode] = []
+        for output in cell.get("outputs", []):
+            last = outputs[-1] if outputs else None
+            if (output.output_type == "stream" and last is not None
+                    and last.output_type == "stream" and last.name == output.name):
+                last.text += output.text
+            else:
+                outputs.append(output)
+        for output in outputs:
+            if output.output_type == "stream":
+                output.text = _OVERWRITTEN.sub("", output.text)
+        cell.outputs = [output for output in outputs
+                        if output.output_type != "stream" or output.text.strip(" \r\n")]
+
+
 def first_error(notebook: nbformat.NotebookNode) -> dict[str, Any] | None:
     """Where and why an executed notebook stopped: the first cell with an error output."""
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -282,6 +315,7 @@ def execute(source: Path, plan: Plan) -> Outcome:
             notebook = nbformat.read(partial, as_version=4)
         else:  # papermill died before writing anything (e.g. a bad kernel or parameters)
             notebook = nbformat.v4.new_notebook(cells=jupytext.read(source).cells)
+        tidy_streams(notebook)
         error = first_error(notebook)
         if returncode is None:
             status, detail = "timeout", f"stopped after the {plan.timeout_s:.0f} s timeout"
