@@ -53,3 +53,13 @@ def test_reproduction_rows_show_reference_beside_ours() -> None:
     assert ("| 2-layer CNN, in-domain test accuracy | 001 P3.5 | 87.9 % | 86.91 % | ± 3 | cpu "
             "| ✅ holds |") in page
     assert "| 54.7 % | 40 % | ≥ ref − 10 | cpu | ❌ misses |" in page
+
+
+def test_beside_rows_have_no_verdict_and_are_not_counted() -> None:
+    beside = {"name": "val_loss", "ours": 3.45, "reference": 2.29, "tolerance": 0.0,
+              "rule": "beside", "source": "002 5.4(a)", "unit": "nats/token", "holds": None,
+              "description": "validation loss per token (another tokenizer)"}
+    page = pages.reproduction_page([{**ENTRY, "comparisons": [*ENTRY["comparisons"], beside]}])
+    assert "1 of 2 reference numbers are reproduced. 1 more is shown beside ours" in page
+    assert ("| validation loss per token (another tokenizer) | 002 5.4(a) | 2.29 nats/token | "
+            "3.45 nats/token | — | cpu | — beside |") in page

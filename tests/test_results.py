@@ -40,10 +40,12 @@ def test_records_are_appended_as_json_lines_and_the_last_value_wins(results_file
         (86.0, 87.9, 1.0, "at_least", False),
         (2.2, 2.29, 0.0, "at_most", True),
         (2.4, 2.29, 0.1, "at_most", False),
+        (3.45, 2.29, 0.0, "beside", None),
     ],
 )
 def test_comparison_rules(
-    results_file: Path, ours: float, reference: float, tolerance: float, rule: str, holds: bool
+    results_file: Path, ours: float, reference: float, tolerance: float, rule: str,
+    holds: bool | None,
 ) -> None:
     comparison = results.compare("acc", ours, reference, tolerance=tolerance, rule=rule,
                                  source="001 P3.5")
@@ -62,7 +64,7 @@ def test_comparison_rules(
         (lambda: results.compare("x", 1, 1, tolerance=-1, source="s"), ValueError, ">= 0"),
         (lambda: results.compare("x", 1, 1, tolerance=0, source=""), ValueError, "source"),
         (lambda: results.compare("x", 1, 1, tolerance=0, source="s", rule="near"),
-         ValueError, "within, at_least, at_most"),
+         ValueError, "within, at_least, at_most, beside"),
     ],
 )
 def test_bad_records_are_refused(results_file: Path, call, error, message) -> None:

@@ -35,7 +35,9 @@ below puts one of them beside the number our notebook computed in its last run, 
 tolerance we consider a reproduction and whether it holds. The rule is one of: *within*
 (the difference is at most the tolerance), *at least* (ours is not below the reference by
 more than the tolerance) and *at most*. Where a row does not hold, the chapter explains by
-how much and why.
+how much and why. A row with the rule *beside* has no verdict: the two numbers were not
+measured alike (another tokenizer, a smaller scale, other hardware), its quantity says how,
+and the reference is there for orientation only.
 """
 
 
@@ -95,19 +97,24 @@ def reproduction_page(entries: list[dict[str, Any]]) -> str:
     for entry in entries:
         for c in entry["comparisons"]:
             unit = f" {c['unit']}" if c.get("unit") else ""
-            rule = {"within": "±", "at_least": "≥ ref −", "at_most": "≤ ref +"}[c["rule"]]
+            beside = c["rule"] == "beside"
+            rule = {"within": "±", "at_least": "≥ ref −", "at_most": "≤ ref +"}.get(c["rule"])
             rows.append([
                 _chapter(entry), c["description"] or c["name"], c["source"],
                 format_number(c["reference"]) + unit, format_number(c["ours"]) + unit,
-                f"{rule} {format_number(c['tolerance'])}", entry["provenance"]["profile"],
-                "✅ holds" if c["holds"] else "❌ misses",
+                "—" if beside else f"{rule} {format_number(c['tolerance'])}",
+                entry["provenance"]["profile"],
+                "— beside" if beside else "✅ holds" if c["holds"] else "❌ misses",
             ])
     if not rows:
         return REPRODUCTION_INTRO + "\nNo chapter has recorded a comparison yet.\n"
     held = sum(row[-1].startswith("✅") for row in rows)
+    shown = sum(row[-1] == "— beside" for row in rows)
+    verb = "is" if shown == 1 else "are"
+    also = f" {shown} more {verb} shown beside ours without a verdict." if shown else ""
     return (
         REPRODUCTION_INTRO
-        + f"\n{held} of {len(rows)} reference numbers are reproduced.\n\n"
+        + f"\n{held} of {len(rows) - shown} reference numbers are reproduced.{also}\n\n"
         + _table(["Chapter", "Quantity", "Source", "Reference", "Ours", "Tolerance",
                   "Profile", "Verdict"], rows)
         + "\n"

@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 RESULTS_ENV = "NB_RESULTS_FILE"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-Rule = Literal["within", "at_least", "at_most"]
-RULES: tuple[str, ...] = ("within", "at_least", "at_most")
+Rule = Literal["within", "at_least", "at_most", "beside"]
+RULES: tuple[str, ...] = ("within", "at_least", "at_most", "beside")
 
 _recorded: dict[str, dict[str, Any]] = {}
 
@@ -35,7 +35,9 @@ class Comparison:
     """Our number beside a source's reference number, and whether it holds.
 
     ``within``: |ours - reference| <= tolerance. ``at_least``: ours >= reference - tolerance.
-    ``at_most``: ours <= reference + tolerance.
+    ``at_most``: ours <= reference + tolerance. ``beside``: no verdict (``holds`` is None): the
+    two numbers are not measured alike (another tokenizer, another scale or hardware), so the
+    reference is shown beside ours for orientation and the description must say why.
     """
 
     name: str
@@ -52,7 +54,9 @@ class Comparison:
         return self.ours - self.reference
 
     @property
-    def holds(self) -> bool:
+    def holds(self) -> bool | None:
+        if self.rule == "beside":
+            return None
         if self.rule == "within":
             return abs(self.difference) <= self.tolerance
         if self.rule == "at_least":
