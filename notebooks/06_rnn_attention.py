@@ -18,7 +18,8 @@
 # # A recurrent language model with self-attention
 #
 # A language model assigns a probability to every text by the chain rule,
-# $P(x_1, \dots, x_n) = \prod_t P(x_{t+1} \mid x_1, \dots, x_t)$, and so needs one thing: a
+# $P(x_1, \dots, x_n) = \prod_{t=0}^{n-1} P(x_{t+1} \mid x_1, \dots, x_t)$ (the factor $t = 0$
+# is $P(x_1)$), and so needs one thing: a
 # summary of the past $x_1, \dots, x_t$ from which to predict the next token. A recurrent
 # network keeps that summary in a hidden state that it updates once per token; self-attention
 # lets each position look back at *all* earlier states and pick what it needs. This chapter
@@ -29,8 +30,8 @@
 #
 # **Learning goals.** After this chapter you can
 #
-# 1. train a byte-level BPE tokenizer and explain why a loss *per token* depends on it while a
-#    loss *per character* does not;
+# 1. train a byte-level BPE tokenizer and explain why a loss *per token* depends on it, and why a
+#    loss *per character* makes models with different tokenizers comparable;
 # 2. write an RNN cell, an RNN with `step` and `forward`, and causal scaled dot-product
 #    attention, and check that the step-by-step and the all-at-once computations agree;
 # 3. derive backpropagation through time for a small RNN and check it against autograd;
@@ -109,7 +110,7 @@ run = profiles.setup(
     base_width=(64, 128, 128),  # embed = hidden = keys = values in the sweeps (source: 128)
     base_batch=(32, 32, 128),  # batch size in the sweeps (source: 128)
     sweep_sequences=(256, 8_000, 50_000),  # sequences per run, width and batch sweeps
-    widths=((64, 128, 256, 512),) * 3,  # embed = hidden = keys = values, width sweep
+    widths=((64, 128, 256, 512),) * 3,  # embed = hidden, width sweep (keys = values: base)
     batch_sizes=((32, 64, 128, 256),) * 3,  # batch sweep
     count_sweep=(
         (64, 128, 256, 512),
@@ -215,7 +216,7 @@ eos_id = tokenizer.token_to_id(EOS)
 vocab_size = tokenizer.get_vocab_size()
 assert vocab_size == run.vocab_size and eos_id == 0
 
-for text in ["Once upon a time there was a little girl named Lily.", "We like ML."]:
+for text in ["Once upon a time there was a little girl named Lily.", "Zebras eat 3 kiwis!"]:
     encoding = tokenizer.encode(text)
     print(f"{text!r}\n  ids    {encoding.ids}\n  tokens {encoding.tokens}")
     print(f"  decode {tokenizer.decode(encoding.ids)!r}")
@@ -279,7 +280,8 @@ print(
 # The model trains on sequences of a fixed length $T$ cut from the stream. Consecutive
 # sequences overlap by one token: sequence $i$ is tokens $i(T-1)$ to $i(T-1) + T - 1$, so the
 # last token of one sequence is the first of the next, and every token of the stream except
-# the first is a prediction target exactly once. The source does not say how long its
+# the first is a prediction target exactly once (up to the last whole sequence: the fewer than
+# $T - 1$ tokens after it are dropped). The source does not say how long its
 # sequences are; we use the $T$ of the scale table. A sequence may run across the end of one
 # story into the next: the end-of-story token between them teaches the model that a new story
 # starts there.
@@ -328,7 +330,7 @@ print(f"{len(train_seqs):,} training and {len(val_seqs):,} validation sequences 
 # \mathbf{h}_t = \psi(\mathbf{z}_t), \quad
 # \mathbf{o}_t = \mathbf{W}_{hy}\mathbf{h}_t, \quad
 # \hat{\mathbf{y}}_t = \operatorname{softmax}(\mathbf{o}_t), \quad
-# J = \sum_{t=1}^{3} -\mathbf{y}_t^\top \log \hat{\mathbf{y}}_t .
+# J = \sum_{t=1}^{3} J_t, \quad J_t = -\mathbf{y}_t^\top \log \hat{\mathbf{y}}_t .
 # $$ (eq-small-rnn)
 #
 # Unrolled, this is a feed-forward graph in which the *same* matrices appear at every time step,
@@ -470,7 +472,8 @@ results.record(
 #
 # ## The model
 #
-# The language model of 002 section 7 has four parts (the source's figure 7):
+# The language model of 002 section 7 has four parts (the source's figure 7; the equations
+# omit the biases, which the `nn.Linear` layers below have, except $\mathbf{W}_{h2h}$):
 #
 # 1. an **embedding** $\mathbf{i}_t = \mathbf{E}[x_t]$ of each token;
 # 2. an **RNN**: the cell $\mathbf{h}_t = \phi(\mathbf{W}_{i2h}\mathbf{i}_t +
@@ -491,8 +494,8 @@ results.record(
 #
 # The head sees the RNN only through attention: there is no shortcut from $\mathbf{h}_t$ to the
 # logits. Dividing by $\sqrt{d_k}$ keeps the scores of order one: if the entries of
-# $\mathbf{q}$ and $\mathbf{k}$ are independent with variance one, $\mathbf{k}^\top\mathbf{q}$
-# has variance $d_k$.
+# $\mathbf{q}$ and $\mathbf{k}$ are independent with mean zero and variance one,
+# $\mathbf{k}^\top\mathbf{q}$ has variance $d_k$.
 #
 # ```{note}
 # 002 7.5.2 says the dot product is divided "by the dimension of the keys" while its formula
@@ -528,8 +531,8 @@ class RNN(nn.Module):
         h_t = self.cell(i_t, h_prev)
         return h_t, self.out(h_t)
 
-    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, D) inputs -> (B, T, H) states and (B, T, H) outputs, from h_0 = 0."""
+    def recur(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) inputs -> (B, T, H) states h_1..h_T from h_0 = 0: the recurrence alone."""
         batch, length, _ = inputs.shape
         projected = self.cell.i2h(inputs)  # all T input projections in one product
         h = inputs.new_zeros(batch, self.cell.h2h.in_features)
@@ -537,7 +540,11 @@ class RNN(nn.Module):
         for t in range(length):
             h = self.cell.activation(projected[:, t] + self.cell.h2h(h))
             states.append(h)
-        states = torch.stack(states, dim=1)
+        return torch.stack(states, dim=1)
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, D) inputs -> (B, T, H) states and (B, T, H) outputs, from h_0 = 0."""
+        states = self.recur(inputs)
         return states, self.out(states)
 
 
@@ -775,16 +782,17 @@ def sample_at(temperature: float):
 
 
 # %% [markdown]
-# Checks, on an untrained model (its logits are close to each other, which makes ties a
-# real risk for the greedy comparison, so they are a harder test than a trained model's):
-# greedy and temperature 0 generate the same tokens; $Q_\tau$ approaches the point mass as
-# $\tau$ shrinks; and the logits produced step by step during generation equal the logits of
-# one `forward` over the whole generated sequence, so that `step` gives the model that
-# training trained.
+# Checks, on an untrained model: greedy and temperature 0 generate the same tokens (by
+# construction, since `temperature_distribution` defines $\tau = 0$ as the arg-max point mass; what
+# is checked is that `generate` treats the two selectors alike); the sampling branch, $\tau > 0$,
+# approaches that point mass as $\tau$ shrinks; and the logits produced step by step during
+# generation equal the logits of one `forward` over the whole generated sequence, so that `step`
+# gives the model that training trained.
 
 # %%
 gen_model = make_model(32, 16)
-prompt_ids = [eos_id] + tokenizer.encode("Once upon a time there was a").ids
+prompt_text = "Once upon a time there was a"  # the prompt of 002 5.4(b)
+prompt_ids = [eos_id] + tokenizer.encode(prompt_text).ids
 greedy_ids, stepped_logits = generate(gen_model, prompt_ids, 12, greedy, keep_logits=True)
 zero_ids = generate(gen_model, prompt_ids, 12, sample_at(0.0), torch.Generator().manual_seed(0))
 assert greedy_ids == zero_ids
@@ -885,7 +893,17 @@ def train(
     n_batches = math.ceil(n_sequences / batch)
     order = sequence_order(n_batches * batch)
     history = {"seen": [], "train": [], "val": [], "seconds": []}
+
+    def log_losses(seen: int, seconds: float) -> None:
+        train_nats, train_count = evaluate(model, train_eval)
+        val_nats, val_count = evaluate(model, val_eval)
+        history["seen"].append(seen)
+        history["train"].append(train_nats / train_count)
+        history["val"].append(val_nats / val_count)
+        history["seconds"].append(seconds)
+
     seconds = 0.0
+    log_losses(0, seconds)  # the untrained model: every curve starts at 0 sequences
     for b in tqdm(range(n_batches), desc=desc, leave=False):
         start = time.perf_counter()
         x = train_seqs[order[b * batch : (b + 1) * batch]].to(run.device)
@@ -899,19 +917,14 @@ def train(
         seconds += time.perf_counter() - start  # training time only, evaluation excluded
         seen = (b + 1) * batch
         if seen in points:
-            train_nats, train_count = evaluate(model, train_eval)
-            val_nats, val_count = evaluate(model, val_eval)
-            history["seen"].append(seen)
-            history["train"].append(train_nats / train_count)
-            history["val"].append(val_nats / val_count)
-            history["seconds"].append(seconds)
+            log_losses(seen, seconds)
     history["passes"] = n_batches * batch / len(train_seqs)
     return history
 
 
 def upto(history: dict, points: list[int]) -> dict:
-    """The part of a longer run's history at `points` (a shorter run of the same setting)."""
-    keep = [history["seen"].index(p) for p in points]
+    """The part of a longer run's history at 0 and `points` (a shorter run, same setting)."""
+    keep = [history["seen"].index(p) for p in [0, *points]]
     return {k: [history[k][i] for i in keep] for k in ("seen", "train", "val", "seconds")}
 
 
@@ -927,18 +940,19 @@ def upto(history: dict, points: list[int]) -> dict:
 #
 # A loss per token depends on the tokenizer: a vocabulary of longer tokens has fewer, harder
 # predictions per text. Our tokenizer is not the source's, so our loss per token and the
-# source's are not directly comparable. Dividing by characters removes the dependence: for a
-# stream of $n$ predicted tokens that covers $c$ characters,
+# source's are not directly comparable. Dividing by characters puts both on the same scale:
+# for a stream of $n$ predicted tokens that covers $c$ characters,
 #
 # $$
 # \text{bits per character} = \frac{\sum_{t} -\ln P(x_{t+1} \mid x_{1:t})}{c \,\ln 2}
 #   = \frac{\text{loss per token} \times n}{c \ln 2},
 # $$ (eq-bpc)
 #
-# the number of bits an ideal coder driven by the model would spend per character of text,
-# whatever the tokens. We compute it on the whole validation stream, as total nats over total
-# characters; the characters are those of the stories the sequences cover, plus one per story
-# end.
+# the number of bits an ideal coder driven by the model would spend per character of text, whatever
+# the tokens. (The value still depends on the tokenizer through the model, which learns a different
+# task with different tokens, but the unit is the same.) We compute it on the whole validation
+# stream, as total nats over total characters; the characters are those of the stories the sequences
+# cover, plus one per story end.
 
 
 # %%
@@ -957,6 +971,11 @@ def bits_per_char(nats: float, n_tokens: int) -> float:
 
 # The whole stream covers exactly the counted characters: 1 nat -> 1 / (chars ln 2) bits/char.
 assert abs(bits_per_char(1.0, val_predicted_tokens) * val_chars * math.log(2) - 1) < 1e-12
+# The part the sequences cover ends inside a story: count its characters another way, by
+# decoding all covered tokens at once (decode drops the end-of-story tokens: one char each).
+covered_ids = val_stream[1 : 1 + val_covered]
+covered_chars = len(tokenizer.decode(covered_ids.tolist())) + int((covered_ids == eos_id).sum())
+assert abs(bits_per_char(1.0, val_covered) * covered_chars * math.log(2) - 1) < 1e-12
 
 counts = torch.bincount(train_stream[1:], minlength=vocab_size).double() + 1
 log_p = torch.log(counts / counts.sum())
@@ -976,21 +995,26 @@ results.record(
     description="unigram baseline, validation bits per character",
 )
 print(f"unigram: {unigram_loss:.3f} nats per token, {unigram_bpc:.3f} bits per character")
+glue("ln_vocab", math.log(vocab_size), display=False)
 
 # %% [markdown]
 # The unigram model spends {glue:text}`unigram_val_loss:.3f` nats per token, that is
-# {glue:text}`unigram_bpc:.3f` bits per character. (For scale: a uniform choice among the
-# {glue:text}`vocab_size` tokens would cost $\ln V$ nats per token.)
+# {glue:text}`unigram_bpc:.3f` bits per character. For scale: a uniform choice among the
+# {glue:text}`vocab_size` tokens costs $\ln V$ = {glue:text}`ln_vocab:.2f` nats per token, and
+# an untrained model, whose logits are all small, starts close to that; every curve below
+# starts there, at 0 sequences seen.
 #
 # ## Experiment 1: width
 #
-# The first question of 002 section 5: train with embedding = hidden = keys = values of
-# width 64, 128, 256 and 512 and compare the loss curves. Parameters grow about
-# quadratically with the width in the recurrent and attention matrices and linearly in the
-# embedding and the head.
+# The first question of 002 section 5: train with embedding = hidden of width 64, 128, 256
+# and 512 and compare the loss curves. As in the source, everything else stays at the base
+# setting, the keys and values too (width {glue:text}`base_width`). Parameters grow about
+# quadratically with the width in the recurrent matrices and linearly in the embedding, the
+# attention projections and the head.
 
 # %%
 glue("vocab_size", vocab_size, display=False)
+glue("base_width", run.base_width, display=False)
 sweep_points = validation_points(run.sweep_sequences, run.base_batch)
 count_points = validation_points(max(run.count_sweep), run.base_batch)
 for n in run.count_sweep:
@@ -1016,11 +1040,11 @@ for width in run.widths:
     if width == run.base_width:
         width_runs[width] = upto(base_history, sweep_points)
     else:
-        model = make_model(width, width)
+        model = make_model(width, run.base_width)
         width_runs[width] = train(
             model, run.sweep_sequences, run.base_batch, sweep_points, desc=f"width {width}"
         )
-    width_params[width] = n_parameters(make_model(width, width))
+    width_params[width] = n_parameters(make_model(width, run.base_width))
     results.record(
         f"width_{width}_val_loss",
         width_runs[width]["val"][-1],
@@ -1053,19 +1077,36 @@ plot_sweep(
 glue("sweep_sequences", run.sweep_sequences, display=False)
 glue("base_batch", run.base_batch, display=False)
 glue("sweep_passes", run.sweep_sequences / len(train_seqs), display=False)
+widest = max(run.widths)
+width_losses = [width_runs[w]["val"][-1] for w in sorted(run.widths)]
+glue(
+    "width_gains",
+    ", ".join(f"{a - b:.2f}" for a, b in zip(width_losses, width_losses[1:], strict=False)),
+    display=False,
+)
+width_gap = width_runs[widest]["val"][-1] - width_runs[widest]["train"][-1]
+glue(
+    "width_gap_sentence",
+    f"At the end, the widest model's training loss lies {width_gap:.2f} nats below its "
+    "validation loss, the first sign of memorizing the training stories."
+    if width_gap > 0.05
+    else "Training and validation losses stay together for every width (at the end, "
+    f"{width_gap:+.2f} nats apart for the widest): no sign of memorization yet.",
+    display=False,
+)
+glue("device_name", profiles.device_name(run.device), display=False)
 
 # %% [markdown]
 # Each run saw {glue:text}`sweep_sequences` sequences ({glue:text}`sweep_passes:.1f` passes
-# over the training sample) in batches of {glue:text}`base_batch`. The final validation losses
+# over the training data) in batches of {glue:text}`base_batch`. The final validation losses
 # are {glue:text}`width_64_val_loss:.3f`, {glue:text}`width_128_val_loss:.3f`,
 # {glue:text}`width_256_val_loss:.3f` and {glue:text}`width_512_val_loss:.3f` nats per token
-# for widths 64, 128, 256 and 512. At a fixed number of sequences, wider is better *per
-# sequence*: all four start at the unigram level (the model has learned word frequencies but
-# no context yet), and the wider ones leave it sooner and fall faster, with diminishing returns
-# from 256 to 512. Width costs time: the legend gives each run's training time, which on a CPU
-# grows with the width, so "better per sequence" is not "better per second". Training and
-# validation curves stay close for the narrow models; by the end of about one pass over the
-# sample the widest ones show a small gap, the first sign of memorizing the training stories.
+# for widths 64, 128, 256 and 512: each doubling of the width gains
+# {glue:text}`width_gains` nats. At a fixed number of sequences, wider is better *per
+# sequence*: from $\ln V$ all four fall fast to about the unigram level (word frequencies, no
+# context yet), and the wider ones leave it sooner. Width costs time: the legend gives each
+# run's training time on {glue:text}`device_name`; where it grows with the width, as on a CPU,
+# "better per sequence" is not "better per second". {glue:text}`width_gap_sentence`
 #
 # ## Experiment 2: batch size, with a timing table
 #
@@ -1114,19 +1155,53 @@ plot_sweep(
 b_small, b_large = min(run.batch_sizes), max(run.batch_sizes)
 time_ratio = batch_runs[b_small]["seconds"][-1] / batch_runs[b_large]["seconds"][-1]
 source_ratio = source_batch_seconds[32] / source_batch_seconds[256]
+on_gpu = run.device.type == "cuda"
 results.compare(
     "batch_time_ratio",
     time_ratio,
     source_ratio,
-    tolerance=0.25 * source_ratio,
+    # On a GPU the source's finding is that large batches are several times faster for the
+    # same sequences: reproduced if ours shows at least half of its factor (GPUs differ in how
+    # much a small batch leaves idle). On a CPU that mechanism is absent: no verdict.
+    tolerance=source_ratio / 2 if on_gpu else 0.0,
     source="002 5.2(b)",
-    rule="within",
-    description=f"training time, batch {b_small} over batch {b_large}",
+    rule="at_least" if on_gpu else "beside",
+    description=f"training time, batch {b_small} over batch {b_large}"
+    + ("" if on_gpu else f" (ours on a CPU, {profiles.device_name(run.device)}; 002 on a T4 GPU)"),
 )
 glue("b_small", b_small, display=False)
 glue("b_large", b_large, display=False)
+if time_ratio > 1.5:
+    trend = "Here, as on the T4, the larger batches were faster."
+elif time_ratio > 1 / 1.5:
+    trend = "Here the four times stay within a factor of 1.5 of each other."
+else:
+    trend = (
+        f"Here the time grew with the batch size: batch {b_large} took "
+        f"{1 / time_ratio:.1f} times as long as batch {b_small}, as the caches would have it."
+    )
+glue("batch_time_trend", trend, display=False)
+
+
+def rebound(history: dict) -> float:
+    """The largest rise of the validation loss above its lowest value so far."""
+    lowest, rise = math.inf, 0.0
+    for value in history["val"]:
+        lowest, rise = min(lowest, value), max(rise, value - lowest)
+    return rise
+
+
+rebounds = {batch: rebound(history) for batch, history in batch_runs.items()}
+worst = max(rebounds, key=rebounds.get)
+glue(
+    "batch_rebound_sentence",
+    f"The loss of batch {worst} even climbs back up by {rebounds[worst]:.2f} nats after its "
+    "first drop: with a constant learning rate and no warm-up, Adam's first steps can overshoot."
+    if rebounds[worst] > 0.2
+    else "No curve climbs back up after its first drop.",
+    display=False,
+)
 glue("source_time_ratio", source_batch_seconds[32] / source_batch_seconds[256], display=False)
-glue("device_name", profiles.device_name(run.device), display=False)
 
 # %% [markdown]
 # On {glue:text}`device_name`, batch {glue:text}`b_small` took
@@ -1136,11 +1211,12 @@ glue("device_name", profiles.device_name(run.device), display=False)
 # constant for small batches, because a small batch leaves most of the GPU idle; the time is
 # then almost proportional to the number of updates, and batch 256 is six times faster than
 # batch 32. A CPU core has no idle parallel hardware for a larger batch to fill: the
-# arithmetic per sequence is the same at every batch size, so the time hardly depends on it,
-# and larger batches can even be slower, when their activations (the $T \times T$ attention
-# weights, the $B \times T \times V$ logits) no longer fit in the caches. Our timings come
-# from a machine shared with other jobs, so differences of some tens of percent are within its
-# noise; the contrast with the T4's factor of six is not.
+# arithmetic per sequence is the same at every batch size, so batching buys little there, and
+# larger batches can even be slower, when their activations (the $T \times T$ attention
+# weights, the $B \times T \times V$ logits) no longer fit in the caches.
+# {glue:text}`batch_time_trend` (Timings on a machine shared with other jobs vary by some tens
+# of percent from run to run.) On a CPU the Reproduction page therefore shows the two ratios
+# side by side without a verdict; on a GPU it asks for at least half the source's factor.
 #
 # For the loss, the smaller batches win at a fixed number of sequences: batch
 # {glue:text}`b_small` reaches {glue:text}`batch_32_val_loss:.3f` where batch
@@ -1148,9 +1224,8 @@ glue("device_name", profiles.device_name(run.device), display=False)
 # explains this with gradient noise helping to escape poor local minima. The simpler reason is
 # in the table: at a fixed number of sequences, batch 32 makes eight times as many updates as
 # batch 256, and early in training each update makes progress whether its gradient is averaged
-# over 32 sequences or 256. With a few dozen updates, the large batches also spend much of
-# their budget on a bad start: their loss first rises above the unigram level (a constant
-# learning rate, no warm-up) before it falls. A larger batch pays off only where the time per
+# over 32 sequences or 256: with few updates, the large batches stay close to where they
+# started. {glue:text}`batch_rebound_sentence` A larger batch pays off only where the time per
 # update hardly grows with the batch, as on the T4: there, trained for the same *time* rather
 # than the same number of sequences, batch 256 would see six times as many.
 #
@@ -1206,6 +1281,7 @@ for ax, split, idx in zip(axes, ("Training", "Validation"), (0, 1), strict=True)
         ylabel="loss per token (nats)",
     )
     ax.set_xticks(list(count_rows), [f"{n:,}" for n in count_rows])
+    ax.minorticks_off()  # only the four measured counts are labelled
     ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
@@ -1217,7 +1293,21 @@ glue("n_lo", n_lo, display=False)
 glue("n_hi", n_hi, display=False)
 glue("seqs_lo_val", count_rows[n_lo][1], display=False)
 glue("seqs_hi_val", count_rows[n_hi][1], display=False)
-glue("seqs_hi_train", count_rows[n_hi][0], display=False)
+count_gap = count_rows[n_hi][1] - count_rows[n_hi][0]
+count_passes = max(run.count_sweep) / len(train_seqs)
+glue(
+    "count_gap_sentence",
+    f"After the last doubling the training loss ({count_rows[n_hi][0]:.3f}) lies "
+    f"{count_gap:.2f} nats below the validation loss: the same sequences come back in every "
+    "pass, and the model begins to learn them rather than stories in general. With many more "
+    "passes the validation loss would stop falling and turn up; that is where the full "
+    "TinyStories, with no repeats, is needed."
+    if count_passes > 1
+    else f"No sequence is seen twice here, and at the end the training loss "
+    f"({count_rows[n_hi][0]:.3f}) is {count_gap:+.2f} nats from the validation loss: what gap "
+    "there is measures how far held-out stories are from the training ones, not memorization.",
+    display=False,
+)
 
 # %% [markdown]
 # The separately trained run of {glue:text}`n_short` sequences and the long run after as many
@@ -1225,12 +1315,7 @@ glue("seqs_hi_train", count_rows[n_hi][0], display=False)
 # one run is exact here. The validation loss falls from {glue:text}`seqs_lo_val:.3f` after
 # {glue:text}`n_lo` sequences to {glue:text}`seqs_hi_val:.3f` after {glue:text}`n_hi`
 # ({glue:text}`count_passes:.1f` passes over the training data). On the log axis the curve bends:
-# each doubling of the data buys less than the one before. After the last doubling the
-# training loss ({glue:text}`seqs_hi_train:.3f`) has started to pull away from the validation
-# loss: the same sequences come back in every pass, and the model begins to learn them rather
-# than stories in general. With many more passes the validation loss would stop falling and
-# turn up; that is where the full TinyStories, with no repeats, is needed. (With the full data,
-# fewer than one pass, the two losses should stay together.)
+# each doubling of the data buys less than the one before. {glue:text}`count_gap_sentence`
 #
 # ## The final model
 #
@@ -1258,7 +1343,7 @@ results.record(
 results.record(
     "final_passes",
     final_history["passes"],
-    description="passes over the training sample by the final model",
+    description="passes over the training data by the final model",
 )
 results.record(
     "final_val_bpc",
@@ -1272,35 +1357,40 @@ results.record(
     unit="nats/token",
     description="final model, loss per token on the whole validation stream",
 )
-results.compare(
-    "final_train_loss",
-    final_train_loss,
-    2.032871,
-    tolerance=0.3,
-    source="002 5.4(a)",
-    rule="within",
-    unit="nats/token",
-    description="final model, training loss per token (different tokenizers)",
-)
-results.compare(
-    "final_val_loss",
-    final_val_loss,
-    2.285386,
-    tolerance=0.3,
-    source="002 5.4(a)",
-    rule="within",
-    unit="nats/token",
-    description="final model, validation loss per token (different tokenizers)",
-)
+# Losses per token under two different tokenizers measure different things (see the text
+# below): the source's numbers are shown beside ours, never judged.
+for name, ours, reference, split in (
+    ("final_train_loss", final_train_loss, 2.032871, "training"),
+    ("final_val_loss", final_val_loss, 2.285386, "validation"),
+):
+    results.compare(
+        name,
+        ours,
+        reference,
+        tolerance=0.0,
+        source="002 5.4(a)",
+        rule="beside",
+        unit="nats/token",
+        description=f"final model, {split} loss per token (our BPE vs the source's tokenizer)",
+    )
+# The time is comparable only at the source's scale on a GPU: then ours must not be slower
+# than the source's T4, the slowest GPU the `gpu` profile is meant for.
+source_scale = on_gpu and run.final_sequences == 250_000 and run.final_width == 512
 results.compare(
     "final_seconds",
     final_seconds,
     777.4245,
     tolerance=0.0,
     source="002 5.4(a)",
-    rule="at_most",
+    rule="at_most" if source_scale else "beside",
     unit="s",
-    description="final model, training time",
+    description="final model, training time"
+    + (
+        ""
+        if source_scale
+        else f" ({run.final_sequences:,} sequences on {profiles.device_name(run.device)}; "
+        "002: 250,000 on a T4)"
+    ),
 )
 glue("final_margin_nats", unigram_loss - final_val_loss, display=False)
 glue("final_gap", final_val_loss - final_train_loss, display=False)
@@ -1313,7 +1403,6 @@ glue(
     "from the training ones, not memorization",
     display=False,
 )
-glue("final_bpc_ratio", unigram_bpc / final_val_bpc, display=False)
 glue("final_sequences", run.final_sequences, display=False)
 glue("final_width", run.final_width, display=False)
 glue("final_dkv", run.final_dkv, display=False)
@@ -1345,7 +1434,8 @@ display(
 )
 if run.profile != "smoke":
     # Acceptance: well below the unigram baseline, by at least one nat per token (a factor
-    # e = 2.7 in perplexity); the curves above show the gap is many standard errors wide.
+    # e = 2.7 in perplexity), far more than the run-to-run spread of a loss averaged over
+    # tens of thousands of validation tokens.
     assert final_val_loss < unigram_loss - 1.0, (final_val_loss, unigram_loss)
 
 # %% [markdown]
@@ -1363,36 +1453,44 @@ if run.profile != "smoke":
 # source's gap, with many more distinct stories, is 0.25.)
 #
 # The source reports 2.03 (train) and 2.29 (validation) per token with *its* tokenizer. The
-# Reproduction page lists our per-token losses beside them, but the comparison is loose at
-# best: a tokenizer with shorter tokens makes more, easier predictions per story and gets a
-# lower loss per token for the same model quality. The source does not report its tokenizer's
-# characters per token, so its losses cannot be converted to bits per character; ours is the
-# number to compare with other models of this chapter and other tokenizers. In the `cpu`
-# profile the model is also smaller and trains on a sixth of the source's sequences, so a
-# higher loss is expected there, and its time, though below the source's, is not a like-for-like
-# comparison.
+# Reproduction page lists our per-token losses beside them without a verdict: a tokenizer with
+# shorter tokens makes more, easier predictions per story and gets a lower loss per token for the
+# same model quality. The source does not report its tokenizer's characters per token, so its losses
+# cannot be converted to bits per character; ours is the number to compare with other models of this
+# chapter and other tokenizers. In the `cpu` profile the model is also smaller and trains on a sixth
+# of the source's sequences, so a higher loss is expected there, and its time, though below the
+# source's, is not a like-for-like comparison.
 #
 # ## Completions and temperature
 #
 # Now the prompt of 002 5.4(b), "Once upon a time there was a", continued by the final model
 # at temperatures 0, 0.3 and 0.8, two samples for each non-zero temperature. Below each
 # completion: the mean entropy of $Q_\tau$ along the generated tokens (how many bits of choice
-# the sampler had, on average) and the fraction of repeated token 4-grams (how much the text
-# repeats itself).
+# the sampler had, on average), the fraction of repeated token 4-grams (how much the text
+# repeats itself) and the fraction of its word pairs that occur somewhere in the training
+# stories (a pair never seen there, such as "to stuffs", usually marks a place where the text
+# stops being English; a crude proxy, no substitute for reading the samples).
+
 
 # %%
-train_words = set()
+def word_pairs(text: str) -> list[str]:
+    """Adjacent lowercase words of `text` (letters only), as "first second" strings."""
+    words = re.findall(r"[a-z]+", text.lower())
+    return [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+
+
+train_pairs = set()
 for story in train_stories:  # story by story: the full data would make one huge string
-    train_words.update(re.findall(r"[A-Za-z]+", story.lower()))
+    train_pairs.update(word_pairs(story))
 
 
 def describe(new_ids: list[int]) -> dict:
     text = tokenizer.decode(new_ids)
-    words = re.findall(r"[A-Za-z]+", text.lower())
+    pairs = word_pairs(prompt_text + text)[len(word_pairs(prompt_text)) :]  # the new ones
     grams = [tuple(new_ids[i : i + 4]) for i in range(len(new_ids) - 3)]
     return {
         "text": text,
-        "known_words": sum(w in train_words for w in words) / max(len(words), 1),
+        "known_pairs": sum(pair in train_pairs for pair in pairs) / max(len(pairs), 1),
         "repeated_4grams": 1 - len(set(grams)) / max(len(grams), 1),
     }
 
@@ -1422,10 +1520,10 @@ assert generate(final_model, prompt_ids, run.gen_tokens, greedy) == generate(
 display(
     Markdown(
         "\n\n".join(
-            f"**Temperature {c['temperature']}**: *Once upon a time there was a*{c['text']}  \n"
+            f"**Temperature {c['temperature']}**: *{prompt_text}*{c['text']}  \n"
             f"<small>mean entropy of $Q_\\tau$: {c['entropy']:.2f} bits; repeated 4-grams: "
-            f"{100 * c['repeated_4grams']:.0f} %; words seen in training: "
-            f"{100 * c['known_words']:.0f} %</small>"
+            f"{100 * c['repeated_4grams']:.0f} %; word pairs seen in training: "
+            f"{100 * c['known_pairs']:.0f} %</small>"
             for c in completions
         )
     )
@@ -1435,7 +1533,7 @@ display(
 mean_of = {
     t: {
         k: float(np.mean([c[k] for c in completions if c["temperature"] == t]))
-        for k in ("entropy", "repeated_4grams", "known_words")
+        for k in ("entropy", "repeated_4grams", "known_pairs")
     }
     for t in (0.0, 0.3, 0.8)
 }
@@ -1452,16 +1550,17 @@ for temperature, means in mean_of.items():
         means["repeated_4grams"],
         description=f"fraction of repeated token 4-grams at temperature {temperature}",
     )
-known_03 = mean_of[0.3]["known_words"]
-results.record(
-    "known_words_t03",
-    known_03,
-    description="fraction of words of the temperature-0.3 samples seen in training",
-)
+for temperature, key in ((0.3, "t03"), (0.8, "t08")):
+    results.record(
+        f"known_pairs_{key}",
+        mean_of[temperature]["known_pairs"],
+        description=f"fraction of word pairs of the temperature-{temperature} samples seen "
+        "in training",
+    )
 if run.profile != "smoke":
-    # Acceptance proxy for "readable": nearly every word of the temperature-0.3 samples is an
-    # English word of the training stories (BPE can glue pieces into non-words; 10% allowed).
-    assert known_03 >= 0.9, known_03
+    # Acceptance proxy for "readable": at 0.3, at most one word pair in ten is one the
+    # training stories never contain (a misspelled piece, a wrong word after another).
+    assert mean_of[0.3]["known_pairs"] >= 0.9, mean_of
     # What the text below reads off the samples: choice grows with tau, repetition falls.
     assert mean_of[0.0]["entropy"] < mean_of[0.3]["entropy"] < mean_of[0.8]["entropy"]
     assert mean_of[0.0]["repeated_4grams"] > mean_of[0.8]["repeated_4grams"], mean_of
@@ -1472,15 +1571,18 @@ if run.profile != "smoke":
 # state whose most likely continuation is the same phrase, and nothing breaks the loop
 # ({glue:text}`repeats_t00:.2f` of its token 4-grams are repeats; the source's greedy sample,
 # "It was a footh nose." over and over, shows the same thing). At 0.3 the sampler has
-# {glue:text}`entropy_t03:.2f` bits of choice per token: the samples vary their sentences but
-# still return to favourite phrases (repeats {glue:text}`repeats_t03:.2f`), they keep to
-# likely tokens, so the grammar holds ({glue:text}`known_words_t03:.2f` of their words are
-# words of the training stories; the assert in the `cpu` and `gpu` profiles asks for 0.9), and
-# they read as the opening of a story. At 0.8 ({glue:text}`entropy_t08:.2f` bits) the samples
-# no longer repeat themselves ({glue:text}`repeats_t08:.2f`) but drift: rarer tokens get
-# picked and each odd pick is then continued, so names, pronouns and the thread of the story
-# change from sentence to sentence. Temperature trades coherence for variety; like the source,
-# we find 0.3 the better compromise for a model of this size. Temperature changes only how we
+# {glue:text}`entropy_t03:.2f` bits of choice per token and keeps to likely tokens: the
+# opening sentences read as the start of a story, and {glue:text}`known_pairs_t03:.2f` of
+# the word pairs occur in the training stories (the assert in the `cpu` and `gpu` profiles
+# asks for 0.9). But the samples soon return to favourite phrases (repeats
+# {glue:text}`repeats_t03:.2f`) and can fall into a loop much like the greedy one. At 0.8
+# ({glue:text}`entropy_t08:.2f` bits) the samples no longer repeat themselves
+# ({glue:text}`repeats_t08:.2f`) but drift: rarer tokens get picked and each odd pick is then
+# continued, so names, pronouns and the thread of the story change from sentence to sentence,
+# and more word pairs are ones the stories never contain ({glue:text}`known_pairs_t08:.2f`
+# known). Temperature trades coherence for variety; like the source, we find 0.3 the better
+# compromise for a model of this size, though at this size neither temperature gives a story
+# that holds together for more than a few sentences. Temperature changes only how we
 # *sample*, not the model: the loss, which scores the model's own distribution ($\tau = 1$),
 # is the same for all three.
 #
@@ -1494,7 +1596,8 @@ if run.profile != "smoke":
 #   model, base width and batch) both ways.
 # - **Our RNN vs PyTorch's fused `nn.RNN`.** `nn.RNN` runs the same recurrence in one C++ (or
 #   cuDNN) call. First we check that with our weights copied into it, it computes the same
-#   states, then we time forward and backward of the recurrence alone.
+#   states, then we time forward and backward of the recurrence alone (`RNN.recur`: the cell
+#   over all steps, without the output projection, which `nn.RNN` does not have).
 
 # %%
 timing_model = make_model(run.base_width, run.base_width)
@@ -1521,7 +1624,7 @@ with torch.no_grad():
     torch_rnn.weight_hh_l0.copy_(ours.h2h.weight)
     torch_rnn.bias_hh_l0.zero_()
     inputs_time = timing_model.embedding(x_time)
-    ours_states = timing_model.rnn(inputs_time)[0]
+    ours_states = timing_model.rnn.recur(inputs_time)
     torch_states = torch_rnn(inputs_time)[0]
 rnn_torch_gap = (ours_states - torch_states).abs().max().item()
 # float32 and tanh keeps states in [-1, 1]; on a GPU, cuDNN may use TF32 (10-bit mantissa).
@@ -1531,7 +1634,7 @@ inputs_leaf = inputs_time.detach().requires_grad_()
 
 
 def ours_fwd_bwd():
-    timing_model.rnn(inputs_leaf)[0].sum().backward()
+    timing_model.rnn.recur(inputs_leaf).sum().backward()
 
 
 def torch_fwd_bwd():
@@ -1553,7 +1656,6 @@ results.record(
     description="RNN forward+backward, our time / torch nn.RNN time",
 )
 results.record("rnn_torch_gap", rnn_torch_gap, description="our RNN vs nn.RNN states, max diff")
-glue("torch_rnn_verdict", "faster" if torch_rnn_speedup > 1 else "slower", display=False)
 display(
     Markdown(
         f"| what (width {run.base_width}, batch {run.base_batch}, $T$ = {T}) | slow path | "
@@ -1598,7 +1700,7 @@ if run.profile != "smoke":
 #   character, not loss per token, compare across tokenizers.
 # - At a fixed number of sequences, wider models and smaller batches learn more; larger
 #   batches are faster per sequence only where an update's time hardly grows with the batch.
-# - Greedy decoding repeats itself; temperature 0.3 gives readable story openings that still
+# - Greedy decoding repeats itself; temperature 0.3 gives readable story openings that soon
 #   return to favourite phrases; 0.8 varies more and loses the thread.
 #
 # ## What to try
@@ -1616,7 +1718,8 @@ if run.profile != "smoke":
 #    and the bits per character of the final model change? Which of the two moves more?
 # 5. **Equal time, not equal data.** Repeat the batch sweep with a fixed *time* budget instead
 #    of a fixed number of sequences. On your hardware, which batch size wins now?
-# 6. **The full data.** Run the `gpu` profile with `tinystories = "full"` (its default when
-#    online) and compare the final losses with the source's 2.03 and 2.29, in bits per
-#    character. Then run the final model of the `cpu` profile on both the sample and the full
-#    data: how much of the train-validation gap was the repeated passes?
+# 6. **The full data.** Run the `gpu` profile with `tinystories = "full"` (its default when online).
+#    Its losses per token still cannot be compared with the source's 2.03 and 2.29; train the model
+#    with a tokenizer of another size as well (exercise 4) and compare the two in bits per
+#    character. Then run the final model of the `cpu` profile on both the sample and the full data:
+#    how much of the train-validation gap was the repeated passes?
