@@ -186,8 +186,8 @@ print(
 print("\n" + train_stories[0][:400] + " ...")
 
 # %% [markdown]
-# This run uses {glue:text}`data_source`: {glue:text}`n_stories` stories
-# ({glue:text}`n_chars` characters); {glue:text}`n_train_stories` train and
+# This run uses {glue:text}`data_source`: {glue:text}`n_stories:,` stories
+# ({glue:text}`n_chars:,` characters); {glue:text}`n_train_stories:,` train and
 # {glue:text}`n_val_stories` validate.
 #
 # The source ships a pretrained tokenizer. We train our own byte-pair encoding (BPE)
@@ -272,8 +272,8 @@ print(
 )
 
 # %% [markdown]
-# The training stream has {glue:text}`n_train_tokens` tokens and the validation stream
-# {glue:text}`n_val_tokens`, with {glue:text}`chars_per_token:.2f` characters per token.
+# The training stream has {glue:text}`n_train_tokens:,` tokens and the validation stream
+# {glue:text}`n_val_tokens:,`, with {glue:text}`chars_per_token:.2f` characters per token.
 #
 # ### Sequences
 #
@@ -314,7 +314,7 @@ glue("seq_len", T, display=False)
 print(f"{len(train_seqs):,} training and {len(val_seqs):,} validation sequences of {T} tokens")
 
 # %% [markdown]
-# That gives {glue:text}`n_train_seqs` training and {glue:text}`n_val_seqs` validation
+# That gives {glue:text}`n_train_seqs:,` training and {glue:text}`n_val_seqs:,` validation
 # sequences of {glue:text}`seq_len` tokens.
 #
 # ## Backpropagation through time, by hand
@@ -1097,7 +1097,7 @@ glue(
 glue("device_name", profiles.device_name(run.device), display=False)
 
 # %% [markdown]
-# Each run saw {glue:text}`sweep_sequences` sequences ({glue:text}`sweep_passes:.1f` passes
+# Each run saw {glue:text}`sweep_sequences:,` sequences ({glue:text}`sweep_passes:.1f` passes
 # over the training data) in batches of {glue:text}`base_batch`. The final validation losses
 # are {glue:text}`width_64_val_loss:.3f`, {glue:text}`width_128_val_loss:.3f`,
 # {glue:text}`width_256_val_loss:.3f` and {glue:text}`width_512_val_loss:.3f` nats per token
@@ -1310,10 +1310,10 @@ glue(
 )
 
 # %% [markdown]
-# The separately trained run of {glue:text}`n_short` sequences and the long run after as many
+# The separately trained run of {glue:text}`n_short:,` sequences and the long run after as many
 # sequences differ by {glue:text}`prefix_gap:.1e` in validation loss, so reading the sweep off
 # one run is exact here. The validation loss falls from {glue:text}`seqs_lo_val:.3f` after
-# {glue:text}`n_lo` sequences to {glue:text}`seqs_hi_val:.3f` after {glue:text}`n_hi`
+# {glue:text}`n_lo:,` sequences to {glue:text}`seqs_hi_val:.3f` after {glue:text}`n_hi:,`
 # ({glue:text}`count_passes:.1f` passes over the training data). On the log axis the curve bends:
 # each doubling of the data buys less than the one before. {glue:text}`count_gap_sentence`
 #
@@ -1440,7 +1440,7 @@ if run.profile != "smoke":
 
 # %% [markdown]
 # The final model (width {glue:text}`final_width`, keys and values {glue:text}`final_dkv`,
-# {glue:text}`final_parameters` parameters) saw {glue:text}`final_sequences` sequences in
+# {glue:text}`final_parameters:,` parameters) saw {glue:text}`final_sequences:,` sequences in
 # batches of {glue:text}`final_batch`, {glue:text}`final_passes:.1f` passes over the training
 # data ({glue:text}`data_source`), in {glue:text}`final_seconds:.0f` s of training. On the
 # whole validation stream it reaches
@@ -1557,6 +1557,15 @@ for temperature, key in ((0.3, "t03"), (0.8, "t08")):
         description=f"fraction of word pairs of the temperature-{temperature} samples seen "
         "in training",
     )
+pairs_03, pairs_08 = mean_of[0.3]["known_pairs"], mean_of[0.8]["known_pairs"]
+glue(
+    "pairs_t08_phrase",
+    f"and more of its word pairs are ones the stories never contain: {pairs_08:.2f} of them "
+    f"occur there, against {pairs_03:.2f} at 0.3"
+    if pairs_08 < pairs_03
+    else f"though {pairs_08:.2f} of its word pairs still occur in the stories",
+    display=False,
+)
 if run.profile != "smoke":
     # Acceptance proxy for "readable": at 0.3, at most one word pair in ten is one the
     # training stories never contain (a misspelled piece, a wrong word after another).
@@ -1578,13 +1587,12 @@ if run.profile != "smoke":
 # {glue:text}`repeats_t03:.2f`) and can fall into a loop much like the greedy one. At 0.8
 # ({glue:text}`entropy_t08:.2f` bits) the samples no longer repeat themselves
 # ({glue:text}`repeats_t08:.2f`) but drift: rarer tokens get picked and each odd pick is then
-# continued, so names, pronouns and the thread of the story change from sentence to sentence,
-# and more word pairs are ones the stories never contain ({glue:text}`known_pairs_t08:.2f`
-# known). Temperature trades coherence for variety; like the source, we find 0.3 the better
-# compromise for a model of this size, though at this size neither temperature gives a story
-# that holds together for more than a few sentences. Temperature changes only how we
-# *sample*, not the model: the loss, which scores the model's own distribution ($\tau = 1$),
-# is the same for all three.
+# continued, so names, pronouns and the thread of the story change from sentence to sentence
+# ({glue:text}`pairs_t08_phrase`). Temperature trades coherence for variety; like the
+# source, we find 0.3 the better compromise for a model of this size, though at this size
+# neither temperature gives a story that holds together for more than a few sentences.
+# Temperature changes only how we *sample*, not the model: the loss, which scores the model's
+# own distribution ($\tau = 1$), is the same for all three.
 #
 # ## Beyond the source: what the fast paths buy
 #
@@ -1679,9 +1687,13 @@ if run.profile != "smoke":
 # time to its time for forward and backward is {glue:text}`torch_rnn_speedup:.2f` (above one,
 # `nn.RNN` is faster). Both do the same matrix products, one per step, and they cannot do
 # otherwise, since step $t$ needs $\mathbf{h}_{t-1}$; what `nn.RNN` can save is the Python
-# loop and the autograd bookkeeping of every step. On a CPU at this size that is a small part
-# of the time, and on a machine shared with other jobs the ratio is not stable from run to run;
-# on a GPU, where each small step costs a kernel launch, cuDNN's fused steps make the gap large.
+# loop and the autograd bookkeeping of every step. That overhead is fixed per step while a
+# step's arithmetic is small (a batch of {glue:text}`base_batch` rows times a
+# {glue:text}`base_width` $\times$ {glue:text}`base_width` matrix), so at this size it is a
+# real share of the time; how large a share depends on the machine and, on one shared with
+# other jobs, on the moment: the ratio changes from run to run.
+# On a GPU, where each small step costs a kernel launch, cuDNN's fused steps make the gap
+# larger still.
 # That sequential recurrence is the fundamental cost of an RNN, and the one that
 # attention-only models (Transformers) remove.
 #
