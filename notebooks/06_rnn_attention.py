@@ -1167,7 +1167,7 @@ results.compare(
     source="002 5.2(b)",
     rule="at_least" if on_gpu else "beside",
     description=f"training time, batch {b_small} over batch {b_large}"
-    + ("" if on_gpu else f" (ours on a CPU, {profiles.device_name(run.device)}; 002 on a T4 GPU)"),
+    + ("" if on_gpu else f" (ours on {profiles.device_name(run.device)}; 002 on a T4 GPU)"),
 )
 glue("b_small", b_small, display=False)
 glue("b_large", b_large, display=False)
