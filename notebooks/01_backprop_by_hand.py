@@ -378,11 +378,12 @@ def fd_error_curve(dtype: torch.dtype) -> np.ndarray:
     """Relative error of the centred-difference dl/dw1 at p_demo, for every step in `steps`."""
     p_t, x_t = torch.tensor(p_demo, dtype=dtype), torch.tensor(x_demo, dtype=dtype)
     exact = cnn_grad(p_t.double().numpy(), x_t.double().numpy(), y_demo)[0]
+    w1 = p_t[:1]  # a view of w1 alone: only w1 is perturbed (in place, inside p_t)
     errors = []
     for h in steps:
         try:
-            estimate = numerical_gradient(lambda: cnn_loss_torch(p_t, x_t, y_demo), p_t, h)[0]
-        except ValueError:  # in float32, steps below ~1e-8 vanish: w1 + eps == w1
+            estimate = numerical_gradient(lambda: cnn_loss_torch(p_t, x_t, y_demo), w1, h)[0]
+        except ValueError:  # float32 steps below half the float spacing near w1 = 0.5 vanish
             estimate = np.nan
         errors.append(abs(estimate - exact) / abs(exact))
     return np.array(errors)
@@ -420,6 +421,10 @@ glue("fd_best_step_float32", best_step[torch.float32], display=False)
 glue("fd_err_at_eps", err_at_eps, display=False)
 glue("fd_smallest_step_float32", float(steps[~np.isnan(fd_errors[torch.float32])].min()),
      display=False)
+v1_32 = float(np.float32(p_demo[2]))  # v1 as float32 stores it; the checker's arithmetic:
+glue("fd_smallest_step_float32_v1",
+     float(min(h for h in steps if np.float32(v1_32 + h) != np.float32(v1_32 - h))),
+     display=False)
 
 # %% [markdown]
 # The curves have the predicted V shape. In float64 the best step,
@@ -430,8 +435,11 @@ glue("fd_smallest_step_float32", float(steps[~np.isnan(fd_errors[torch.float32])
 # $1/\varepsilon$, right of it like $\varepsilon^2$, as {eq}`bp-fd-error` says. (The exact
 # position of each minimum depends on $f'''$ at the point, which is why the measured best
 # steps only roughly match $u^{1/3}$.) In float32, steps below
-# {glue:text}`fd_smallest_step_float32:.0e` do not even register: $w_1 \pm \varepsilon$
-# rounds back to $w_1$, and the checker refuses to divide by zero.
+# {glue:text}`fd_smallest_step_float32:.0e` do not even register: both $w_1 + \varepsilon$
+# and $w_1 - \varepsilon$ round back to $w_1 = 0.5$, and the checker refuses to divide by
+# zero. Only $w_1$ is perturbed here. Floats are spaced in proportion to their size, so a
+# larger parameter stops registering at a larger step: for $v_1 = 1.2$ the smallest step
+# of the grid that still registers in float32 is {glue:text}`fd_smallest_step_float32_v1:.0e`.
 #
 # **The step and the tolerance.** From now on every check uses float64 and
 # $\varepsilon = 10^{-6}$, a little left of the float64 minimum (the error there is
@@ -449,16 +457,18 @@ glue("fd_smallest_step_float32", float(steps[~np.isnan(fd_errors[torch.float32])
 # the noise is negligible. The price is that a mistake confined to such tiny entries could
 # go unnoticed, which is why each variable is checked on its own.
 #
-# We call a gradient **correct when its relative error is below $10^{-6}$**. A correct
-# gradient lands one to three orders of magnitude below that, while a wrong one (a flipped
-# sign, a missing term, a transposed matrix) is typically wrong by tens of percent or
-# more: the threshold sits in a wide empty gap between the two populations. The one place
+# We call a gradient **correct when its relative error is below $10^{-6}$**. Every correct
+# gradient of this chapter lands more than an order of magnitude below that (the summary
+# at the end asserts it), while a wrong one (a flipped sign, a missing term, a transposed
+# matrix) is typically wrong by tens of percent or more: the threshold sits in a wide
+# empty gap between the two populations. The one place
 # the method itself breaks is a kink: if $\theta_k \pm \varepsilon$ straddles a point where
 # a ReLU switches, the quotient averages two different slopes. `random_cnn_point`
 # therefore keeps every $|a_k|$ above $10^{-3}$, a thousand steps away from a kink.
 
 # %%
-FD_TOL = 1e-6  # float64, eps = 1e-6: correct gradients give < 1e-8, wrong ones > 1e-2
+FD_TOL = 1e-6  # float64, eps = 1e-6: correct gradients stay below FD_TOL / 10 (asserted at
+# the end of the chapter), the deliberate bugs below give > 1e-2
 
 
 def cnn_grad_fd(p, x, y: float) -> np.ndarray:
@@ -645,6 +655,9 @@ glue("cnn_floor", test_dead * math.log(2), display=False)
 glue("cnn_w_ratio", float(p_cnn[1] / p_cnn[0]), display=False)
 glue("cnn_v_ratio", float(p_cnn[3] / p_cnn[2]), display=False)
 glue("cnn_w_norm", float(np.hypot(p_cnn[0], p_cnn[1])), display=False)
+glue("cnn_w1_sign", f"the learned filter has $w_1 {'>' if p_cnn[0] > 0 else '<'} 0$ (and the "
+     f"ratio $w_2/w_1$ above), so here the dead inputs are, approximately, the "
+     f"{'increasing' if p_cnn[0] > 0 else 'decreasing'} ones", display=False)
 
 # %% [markdown]
 # Hand-written SGD, after {glue:text}`cnn_trajectory_steps` steps, agrees with
@@ -657,16 +670,19 @@ glue("cnn_w_norm", float(np.hypot(p_cnn[0], p_cnn[1])), display=False)
 # The scale itself is not identifiable, since $\operatorname{relu}(c a) = c
 # \operatorname{relu}(a)$ for $c > 0$ lets the filter grow while the read-out shrinks; the
 # weights keep growing (the filter's norm is now {glue:text}`cnn_w_norm:.1f`) because the
-# logistic loss rewards ever larger margins. Growing weights also explain the occasional
-# spikes in the loss curve: the gradient with respect to the filter is proportional to the
-# read-out weights and vice versa, so with a fixed step $\eta$ the effective step grows with
-# the weights, and a single badly classified example can now knock the parameters
-# noticeably off course before the next few hundred examples pull them back.
+# logistic loss rewards ever larger margins. Growing weights are also the likely
+# explanation (we have not tested it) for any occasional spikes in the loss curve: the
+# gradient with respect to the filter is proportional to the read-out weights and vice
+# versa, so with a fixed step $\eta$ the effective step grows with the weights, and a
+# single badly classified example can knock the parameters noticeably off course before the
+# next few hundred examples pull them back.
 #
 # The loss, though, stalls well above zero, and the backward pass explains why. On
-# {glue:text}`cnn_dead_pct:.1f`% of the test inputs (those that increase, $x_1 \le x_2 \le
-# x_3$, for a filter proportional to $(1, -1)$) both ReLUs are off, so $\hat y = 0$ and the
-# loss is $\ln 2$ whatever the parameters. There, every partial derivative in
+# {glue:text}`cnn_dead_pct:.1f`% of the test inputs both ReLUs are off. For a filter that is
+# a *positive* multiple of $(1, -1)$ these are the inputs that increase,
+# $x_1 \le x_2 \le x_3$ (for a negative multiple they would be the decreasing ones);
+# {glue:text}`cnn_w1_sign`. On those inputs $\hat y = 0$, so the loss is $\ln 2$ whatever
+# the read-out weights. There, every partial derivative in
 # {eq}`bp-cnn-dv`, {eq}`bp-cnn-dw` vanishes ($o_k = 0$ and $H(a_k) = 0$): the examples are
 # classified correctly by the tie rule, but they teach the network nothing and set a floor
 # of {glue:text}`cnn_floor:.3f` nats under the test loss (the dotted line). A bias term
@@ -779,7 +795,8 @@ def tanh_net_init(d: int, H: int, gen: torch.Generator) -> dict:
 
 # %%
 def tanh_net_grads_autograd(P: dict, X: torch.Tensor, y: torch.Tensor) -> dict:
-    leaves = {k: v.detach().clone().requires_grad_() for k, v in {**P, "X": X}.items()}
+    # detach() makes new leaves that share the data (no copy); their .grad is their own
+    leaves = {k: v.detach().requires_grad_() for k, v in {**P, "X": X}.items()}
     tanh_net_loss(leaves, leaves["X"], y).backward()
     return {k: v.grad for k, v in leaves.items()}
 
@@ -897,8 +914,8 @@ glue("diabetes_y_std", float(y_std), display=False)
 # The optimiser is plain mini-batch SGD, driven by our own `tanh_net_grads` (the source
 # allows any optimiser; using our gradients is the point): batches of 16, step $0.03$,
 # {glue:text}`tanh_epochs` epochs, weights initialised with variance $1/\text{fan-in}$ so
-# that the tanh units start in their linear range. The step was chosen by a small search on
-# the training loss, not on the test set.
+# that the tanh units start in their linear range. The step is fixed in advance: nothing in
+# this notebook tunes it, and the test set plays no part in it.
 
 # %%
 def mse(P: dict, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -1006,12 +1023,21 @@ def measure_pair(f, g, rounds: int) -> tuple[Timing, Timing]:
     return Timing(tuple(runs_f)), Timing(tuple(runs_g))
 
 
+def verdict(ratio: float) -> str:
+    """How to read a time ratio autograd / hand; within 10% is no clear winner on this machine."""
+    if ratio > 1.1:
+        return "autograd is the slower"
+    if ratio < 1 / 1.1:
+        return "autograd is the faster"
+    return "the two are within ten percent of each other, which run-to-run noise can produce"
+
+
 BENCH_ROWS_SMALL = 64
 glue("bench_rows_small", BENCH_ROWS_SMALL, display=False)
 glue("bench_rows", run.bench_rows, display=False)
 glue("bench_runs", 3 * run.bench_rounds, display=False)
 devices = [CPU] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-timing_rows = []
+timing_rows, bench_ratio = [], {}
 for device in devices:
     for rows in (BENCH_ROWS_SMALL, run.bench_rows):
         gen = torch.Generator().manual_seed(run.seed)
@@ -1025,6 +1051,8 @@ for device in devices:
         timing_rows.append(f"| {profiles.device_name(device)} | {rows} | {t_hand} | {t_auto} "
                            f"| {ratio:.2f} |")
         size = "small" if rows == BENCH_ROWS_SMALL else "large"
+        bench_ratio[device.type, size] = ratio
+        glue(f"bench_verdict_{device.type}_{size}", verdict(ratio), display=False)
         results.record(f"autograd_over_hand_{device.type}_{size}", ratio, unit="ratio",
                        description=f"tanh net forward+backward: autograd time / hand time "
                                    f"({device.type}, {rows} rows)")
@@ -1033,23 +1061,73 @@ for device in devices:
             glue(f"time_auto_cpu_{size}", format_seconds(t_auto.seconds), display=False)
 display(Markdown("| device | rows | hand-written | autograd | autograd / hand |\n"
                  "|---|---:|---|---|---:|\n" + "\n".join(timing_rows)))
+glue("bench_trend_cpu", "lower on the large batch than on the small one, as the first effect "
+     "predicts" if bench_ratio["cpu", "large"] < bench_ratio["cpu", "small"] else
+     "not lower on the large batch than on the small one, so the first effect "
+     "did not show", display=False)
+if ("cuda", "large") in bench_ratio:
+    glue("bench_gpu", f"On the GPU ({profiles.device_name(torch.device('cuda'))}) the ratio is "
+         f"{bench_ratio['cuda', 'small']:.2f} for the small batch "
+         f"({verdict(bench_ratio['cuda', 'small'])}) and {bench_ratio['cuda', 'large']:.2f} "
+         f"for the large one ({verdict(bench_ratio['cuda', 'large'])}).", display=False)
+else:
+    glue("bench_gpu", "This run had no CUDA device, so the table has CPU rows only.",
+         display=False)
 
 # %% [markdown]
 # On the CPU, the small batch takes {glue:text}`time_hand_cpu_small` by hand and
 # {glue:text}`time_auto_cpu_small` with autograd, a ratio of
-# {glue:text}`autograd_over_hand_cpu_small:.2f`; the large batch takes
-# {glue:text}`time_hand_cpu_large` and {glue:text}`time_auto_cpu_large`, a ratio of
-# {glue:text}`autograd_over_hand_cpu_large:.2f` (below 1, autograd is the faster). Two
-# effects pull in opposite directions. Autograd pays a roughly constant cost per operation
-# to record the graph and walk it backwards, which dominates when each operation has little
-# to do, as in the small batch. In the large batch the time goes mostly into reading and
-# writing $N \times H$ temporaries, and there PyTorch's backward kernels have the edge of
-# being fused (the backward of $\tanh$ computes $\mathbf{G}\odot(1 - \mathbf{A}\odot
-# \mathbf{A})$ in one pass over memory) where our one-line formula
-# `torch.outer(e, w2) * (1 - A**2)` makes four. Neither approach is fundamentally faster,
-# because both perform the same products; on a shared machine the ratios also move by tens
-# of percent from run to run. Autograd's real advantage is not speed but that it cannot
-# forget a term; the next chapter looks at how it does its bookkeeping and what it costs.
+# {glue:text}`autograd_over_hand_cpu_small:.2f`: {glue:text}`bench_verdict_cpu_small`. The
+# large batch takes {glue:text}`time_hand_cpu_large` and {glue:text}`time_auto_cpu_large`,
+# a ratio of {glue:text}`autograd_over_hand_cpu_large:.2f`:
+# {glue:text}`bench_verdict_cpu_large`. {glue:text}`bench_gpu`
+#
+# Two effects pull in opposite directions. First, autograd pays a roughly constant cost per
+# operation to record the graph and walk it backwards, which weighs most when each
+# operation has little to do, as in the small batch; in this run autograd's relative cost
+# was {glue:text}`bench_trend_cpu`. Second, in the large batch the time goes mostly into
+# reading and writing $N \times H$ temporaries, and there a plausible edge for autograd is
+# that PyTorch's backward of $\tanh$ is one fused kernel, computing $\mathbf{G}\odot(1 -
+# \mathbf{A}\odot\mathbf{A})$ in one pass over memory, while our one-line formula
+# `torch.outer(e, w2) * (1 - A**2)` makes four passes over an $N \times H$ array against
+# autograd's two (counting the outer product in both). We time that one line both ways, on
+# the CPU, at the large batch's size:
+
+# %%
+gen = torch.Generator().manual_seed(run.seed)
+A_b = torch.tanh(torch.randn(run.bench_rows, 20, generator=gen, dtype=F64))
+e_b = torch.randn(run.bench_rows, generator=gen, dtype=F64)
+w2_b = torch.randn(20, generator=gen, dtype=F64)
+
+
+def delta_four_passes():
+    return torch.outer(e_b, w2_b) * (1 - A_b**2)  # outer, square, subtract, multiply
+
+
+def delta_fused():
+    return torch.ops.aten.tanh_backward(torch.outer(e_b, w2_b), A_b)  # outer, one fused pass
+
+
+assert relative_error(delta_four_passes(), delta_fused()) < 1e-14  # same formula: rounding
+t_four, t_fused = measure_pair(delta_four_passes, delta_fused, run.bench_rounds)
+fused_ratio = speed_ratio(t_four, t_fused)
+results.record("delta_four_passes_over_fused_cpu", fused_ratio, unit="ratio",
+               description=f"dJ/dZ of the tanh net: our 4-pass formula / fused tanh_backward "
+                           f"(cpu, {run.bench_rows} rows)")
+glue("time_delta_four", format_seconds(t_four.seconds), display=False)
+glue("time_delta_fused", format_seconds(t_fused.seconds), display=False)
+glue("delta_verdict", "consistent with the explanation, though it does not show that this "
+     "line accounts for the whole difference" if fused_ratio > 1.1 else "in this run the fused "
+     "kernel was not clearly faster, so the explanation does not hold here",
+     display=False)
+
+# %% [markdown]
+# Our formula takes {glue:text}`time_delta_four` and the fused kernel
+# {glue:text}`time_delta_fused` ({glue:text}`delta_four_passes_over_fused_cpu:.2f` times as
+# long): {glue:text}`delta_verdict`. Neither approach is fundamentally faster, because both
+# perform the same products, and on a shared machine timings like these vary from run to
+# run. Autograd's real advantage is not speed but that it cannot forget a term; the next
+# chapter looks at how it does its bookkeeping and what it costs.
 #
 # ## Convolution as a matrix
 #
@@ -1518,6 +1596,8 @@ for T, sizes in ((3, (3, 4, 2)), (12, (5, 6, 3))):
 
 assert err_rnn["powers"] < 1e-10 and err_rnn["autograd"] < 1e-10, err_rnn
 assert err_rnn["fd"] < FD_TOL, err_rnn
+# the larger step must be the worse one here: truncation (~eps^2) overtakes rounding (~1/eps)
+assert err_rnn["W_hh_eps5"] > err_rnn["W_hh_eps6"], err_rnn
 results.record("rnn_autograd_max_rel_err", err_rnn["autograd"],
                description="BPTT for the linear RNN: hand gradients vs autograd")
 results.record("rnn_fd_max_rel_err", err_rnn["fd"],
@@ -1589,6 +1669,11 @@ ax.legend()
 fig.tight_layout()
 plt.show()
 assert norm_ratio[0.8] < 1e-3 < 1e3 < norm_ratio[1.2]
+W_example = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], dtype=F64)  # the example in the text
+assert torch.equal(W_example.T @ W_example.T, torch.zeros(2, 2, dtype=F64))  # rho = 0 exactly
+saturated = W_example.T @ torch.diag(torch.tensor([1.0, 0.0], dtype=F64))
+assert torch.allclose(torch.linalg.eigvals(saturated).abs().sort().values,
+                      torch.tensor([0.0, 1.0], dtype=F64), rtol=0, atol=1e-12)  # rho = 1
 glue("rnn_vanish_ratio", float(norm_ratio[0.8]), display=False)
 glue("rnn_explode_ratio", float(norm_ratio[1.2]), display=False)
 glue("rnn_lag_max", T_long - 1, display=False)
@@ -1599,9 +1684,19 @@ glue("rnn_lag_max", T_long - 1, display=False)
 # {glue:text}`rnn_explode_ratio:.0e` for $\rho = 1.2$, tracking the dotted $\rho^{T-t}$
 # lines once the largest eigenvalue dominates. This is the vanishing and exploding gradient
 # problem, and BPTT makes it plain that it is a property of the matrix power, present even
-# in this linear network; a saturating activation multiplies in factors
-# $1 - h^2 \le 1$ that only make vanishing worse. It is the reason for gated cells such as
-# the LSTM {cite:p}`hochreiter1997long` and for gradient clipping.
+# in this linear network. A saturating activation such as $\tanh$ turns each step's factor
+# $\mathbf{W}_{hh}^\top$ into $\mathbf{W}_{hh}^\top \mathbf{D}_{t+1}$ with
+# $\mathbf{D}_{t+1} = \operatorname{diag}(1 - \mathbf{h}_{t+1} \odot \mathbf{h}_{t+1})$
+# (exercise 3). The diagonal entries lie in $(0, 1]$, so in the spectral norm
+# $\lVert \mathbf{W}_{hh}^\top \mathbf{D}_{t+1} \rVert \le \lVert \mathbf{W}_{hh} \rVert$:
+# saturation can only lower the bound $\lVert \mathbf{W}_{hh} \rVert^{s-t}$ on how much the
+# signal can grow. It need not lower the spectral radius, though: for
+# $\mathbf{W}_{hh} = \bigl[\begin{smallmatrix} 1 & 1 \\ -1 & -1 \end{smallmatrix}\bigr]$,
+# $\mathbf{W}_{hh}^\top$ has $\rho = 0$ (its square is zero), while
+# $\mathbf{W}_{hh}^\top \operatorname{diag}(1, 0)$, the limit of a saturated second unit,
+# has $\rho = 1$; the code above checks both. Vanishing and exploding gradients are the
+# reason for gated cells such as the LSTM {cite:p}`hochreiter1997long` and for gradient
+# clipping.
 #
 # ## The perceptron as SGD on a loss, and its kernel version
 #
@@ -1677,10 +1772,12 @@ def perceptron_grad(W: np.ndarray, x: np.ndarray, y: int) -> np.ndarray:
 
 rng = rng_for(6)
 cases = {"right": 0, "wrong": 0}
+err_perceptron = 0.0
 for _ in range(max(run.check_trials, 10)):
     W, x, y = rng.normal(size=(3, 4)), rng.normal(size=4), int(rng.integers(3))
     W_t = torch.tensor(W, requires_grad=True)
     perceptron_loss(W_t, torch.tensor(x), y).backward()
+    err_perceptron = max(err_perceptron, relative_error(W_t.grad, perceptron_grad(W, x, y)))
     assert np.array_equal(W_t.grad.numpy(), perceptron_grad(W, x, y))  # exact
     sgd_step = W - 1.0 * W_t.grad.numpy()
     perceptron_step = W.copy()
@@ -1691,7 +1788,7 @@ for _ in range(max(run.check_trials, 10)):
     assert np.array_equal(sgd_step, perceptron_step)  # exact
     cases["right" if y_hat == y else "wrong"] += 1
 assert min(cases.values()) > 0, cases  # both branches were exercised
-checks["perceptron gradient, eq. (bp-perc-grad)"] = ("autograd (exact)", 0.0, 0.0)
+checks["perceptron gradient, eq. (bp-perc-grad)"] = ("autograd (exact)", err_perceptron, 0.0)
 
 # %% [markdown]
 # **Kernelisation.** Started from zero, every update {eq}`bp-perc-update` adds or subtracts
@@ -1815,7 +1912,9 @@ assert np.array_equal(alpha_lin @ with_bias(X_sw), W_primal)  # and the same wei
 test_primal = np.argmax(with_bias(X_sw_test) @ W_primal.T, axis=1)
 test_kernel = np.argmax(alpha_lin @ linear_kernel(X_sw, X_sw_test), axis=0)
 assert np.array_equal(test_primal, test_kernel)
-checks["kernel perceptron (linear) = primal perceptron"] = ("predictions, bitwise", 0.0, 0.0)
+err_kernel_weights = relative_error(alpha_lin @ with_bias(X_sw), W_primal)
+checks["kernel perceptron (linear) = primal perceptron"] = (
+    "weights, bitwise (and every prediction)", err_kernel_weights, 0.0)
 glue("perceptron_steps", len(pred_primal), display=False)
 
 alpha_rbf, _, mistakes_rbf = kernel_perceptron_train(rbf_kernel(X_sw, X_sw), y_sw, 3, sw_orders)
@@ -1960,11 +2059,12 @@ plt.show()
 # $\kappa = \lambda_{\max}/\lambda_{\min}$.
 #
 # We run it on the standardised diabetes training set of the tanh network (features and
-# target are centred, so no intercept is needed), for three steps: $1/\lambda_{\max}$,
-# $\alpha^\star$, and $2.05/\lambda_{\max}$, just past the limit. The checks: the iterates
-# agree with both forms of the theorem (the first at a few $k$, with explicit matrix powers;
-# the second at every $k$, through the eigendecomposition), and $\mathbf{w}^\star$ agrees
-# with a library least-squares solver.
+# target are centred, so no intercept is needed), from a random start $\mathbf{w}_0$ (from
+# zero, the term $\mathbf{M}^k\mathbf{w}_0$ would vanish and go unchecked), for three steps:
+# $1/\lambda_{\max}$, $\alpha^\star$, and $2.05/\lambda_{\max}$, just past the limit. The
+# checks: the iterates agree with both forms of the theorem (the first at a few $k$, with
+# explicit matrix powers; the second at every $k$, through the eigendecomposition), and
+# $\mathbf{w}^\star$ agrees with a library least-squares solver.
 
 # %%
 X_ls, y_ls = X_tr, y_tr
@@ -1974,7 +2074,8 @@ lam_min, lam_max = float(lam[0]), float(lam[-1])
 w_star = torch.linalg.solve(XtX, Xty)
 assert relative_error(w_star, torch.linalg.lstsq(X_ls, y_ls.unsqueeze(1)).solution.squeeze(1)) \
     < 1e-10  # normal equations vs QR-based lstsq; kappa ~ 500 costs ~3 digits at most
-w0 = torch.zeros(X_ls.shape[1], dtype=F64)
+# A random start, not 0: with w0 = 0 the term M^k w0 of the theorem would vanish unchecked.
+w0 = torch.randn(X_ls.shape[1], generator=torch.Generator().manual_seed(run.seed), dtype=F64)
 
 
 def gd_iterates(alpha: float, steps: int) -> torch.Tensor:
@@ -2022,28 +2123,60 @@ checks["GD iterates vs theorem bp-thm-gd-closed-form"] = ("iteration", err_gd, 1
 # Over every step of all three runs, iterating {eq}`bp-gd-step` and evaluating the
 # theorem agree to {glue:text}`gd_closed_form_max_rel_err:.0e` (relative to the size of the
 # iterate, which for the diverging run becomes large). The norm of the error shows the
-# rates the eigenvalues predict:
+# rates the eigenvalues predict. The left panel shows the whole runs (the diverging one
+# leaves its top edge within a few hundred steps), the middle panel the first
+# {glue:text}`gd_early` steps at a scale that keeps the diverging run in view, and the right
+# panel the direction in which the diverging run's error grows: the cosine of the angle
+# between $\mathbf{w}_k - \mathbf{w}^\star$ and the eigenvector $\mathbf{q}_{\max}$ of
+# $\lambda_{\max}$.
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 4))
+GD_EARLY = 200
+fig, (ax, ax_early, ax_cos) = plt.subplots(1, 3, figsize=(15, 4))
 distance0 = float((w0 - w_star).norm())
 measured_steps, predicted_steps = {}, {}
 for key, ws in gd_runs.items():
     label, alpha = step_sizes[key]
     errors = (ws - w_star).norm(dim=1).numpy()
     rate = float((1 - alpha * lam).abs().max())
-    line, = ax.semilogy(errors, label=label)
-    ax.semilogy(distance0 * rate ** np.arange(len(errors)), ":", color=line.get_color(), lw=1)
+    predicted = distance0 * rate ** np.arange(len(errors))
+    for axis, last in ((ax, len(errors)), (ax_early, GD_EARLY + 1)):
+        line, = axis.semilogy(errors[:last], label=label)
+        axis.semilogy(predicted[:last], ":", color=line.get_color(), lw=1)
     if rate < 1:
         below = np.nonzero(errors <= 1e-6 * distance0)[0]
         measured_steps[key] = int(below[0]) if len(below) else None
         predicted_steps[key] = math.log(1e-6) / math.log(rate)
-ax.plot([], [], "k:", lw=1, label=r"$\rho(\alpha)^k\,\Vert w_0 - w^\star\Vert$ (dotted)")
-ax.set(xlabel="iteration $k$", ylabel=r"$\Vert w_k - w^\star \Vert$ (weight units)",
-       title="Gradient descent on least squares (diabetes)", ylim=(1e-14, 1e3))
-ax.legend(fontsize=8)
+for axis in (ax, ax_early):
+    axis.plot([], [], "k:", lw=1, label=r"$\rho(\alpha)^k\,\Vert w_0 - w^\star\Vert$ (dotted)")
+    axis.set(xlabel="iteration $k$", ylabel=r"$\Vert w_k - w^\star \Vert$ (weight units)")
+    axis.legend(fontsize=8)
+ax.set(title="Gradient descent on least squares (diabetes)", ylim=(1e-14, 1e3))
+ax_early.set(title=f"The first {GD_EARLY} steps, unclipped")
+
+errors_diverge = gd_runs["diverge"] - w_star
+q_max = Q[:, -1]  # eigh sorts the eigenvalues in ascending order
+cosine = (errors_diverge @ q_max).abs() / errors_diverge.norm(dim=1)
+growth = float(errors_diverge[-1].norm() / errors_diverge[-2].norm())
+factor = abs(1 - step_sizes["diverge"][1] * lam_max)
+ax_cos.plot(cosine.numpy(), color="C2")
+ax_cos.set(xlabel="iteration $k$", ylim=(0, 1.05),
+           ylabel=r"$|\cos\angle(w_k - w^\star, q_{\max})|$ (dimensionless)",
+           title="Diverging run: direction of the error")
 fig.tight_layout()
 plt.show()
+# The error must end up along q_max and grow by |1 - alpha lambda_max| per step: every other
+# factor |1 - alpha lambda_j| is below 1 (asserted), so after a few hundred steps the other
+# components are smaller by many orders of magnitude (1 - |cos| ~ their squared ratio).
+assert float((1 - step_sizes["diverge"][1] * lam[:-1]).abs().max()) < 1 < factor
+assert abs(1 - float(cosine[-1])) < 1e-6, float(cosine[-1])
+assert abs(growth / factor - 1) < 1e-6, (growth, factor)
+glue("gd_early", GD_EARLY, display=False)
+glue("gd_diverge_steps", len(errors_diverge) - 1, display=False)
+glue("gd_diverge_one_minus_cos", abs(1 - float(cosine[-1])), display=False)  # may round < 0
+glue("gd_diverge_cos_099", int(np.nonzero(cosine.numpy() > 0.99)[0][0]), display=False)
+glue("gd_diverge_growth", growth, display=False)
+glue("gd_diverge_factor", factor, display=False)
 
 glue("gd_lambda_min", lam_min, display=False)
 glue("gd_lambda_max", lam_max, display=False)
@@ -2062,11 +2195,16 @@ glue("gd_steps", run.gd_steps, display=False)
 # its dotted prediction $\rho(\alpha)^k$ (it sits below the prediction wherever the start has
 # little weight on the slowest eigenvector). To shrink the error by $10^{6}$, the step
 # $1/\lambda_{\max}$ needs about {glue:text}`gd_pred_steps_small:.0f` iterations by the rate
-# formula (measured: {glue:text}`gd_meas_steps_small` within the {glue:text}`gd_steps` run)
-# and the optimal step $\alpha^\star$ about {glue:text}`gd_pred_steps_opt:.0f` (measured:
-# {glue:text}`gd_meas_steps_opt`). A step just past $2/\lambda_{\max}$ diverges, with the
-# error growing along the top eigenvector. The number of iterations scales with $\kappa$:
-# this is the start of the story of conditioning, preconditioning and momentum that a later
+# formula (measured: {glue:text}`gd_meas_steps_small` within the run of
+# {glue:text}`gd_steps:,` steps) and the optimal step $\alpha^\star$ about
+# {glue:text}`gd_pred_steps_opt:.0f` (measured: {glue:text}`gd_meas_steps_opt`). A step
+# just past $2/\lambda_{\max}$ diverges, and the error turns towards the top eigenvector:
+# $|\cos\angle(\mathbf{w}_k - \mathbf{w}^\star, \mathbf{q}_{\max})|$ passes 0.99 at step
+# {glue:text}`gd_diverge_cos_099` and ends within {glue:text}`gd_diverge_one_minus_cos:.0e`
+# of 1 after {glue:text}`gd_diverge_steps` steps, while the error grows by a factor of
+# {glue:text}`gd_diverge_growth:.4f` per step, the predicted $|1 - \alpha\lambda_{\max}|$ =
+# {glue:text}`gd_diverge_factor:.4f`. The number of iterations scales with $\kappa$: this is
+# the start of the story of conditioning, preconditioning and momentum that a later
 # chapter tells.
 #
 # ## Summary: what was checked
@@ -2082,13 +2220,20 @@ display(Markdown(
     + "\n".join(f"| {name} | {against} | {err:.1e} | {tol:g} |"
                 for name, (against, err, tol) in checks.items())))
 assert all(err <= tol for _, err, tol in checks.values())
+largest_fd_error = max(err for against, err, _ in checks.values()
+                       if against == "finite differences")
+assert largest_fd_error < FD_TOL / 10, largest_fd_error  # correct: an order below the tolerance
+assert min(caught.values()) > 1e-2, caught  # wrong: four orders above it, at least
+glue("largest_fd_error", largest_fd_error, display=False)
 glue("smallest_bug_error", min(caught.values()), display=False)
 
 # %% [markdown]
-# And four deliberate mistakes (a lost sign, a shifted input index, a tanh
-# derivative taken at the wrong place, and a missing transpose on a square matrix) were each
-# caught by the same checks, the smallest with a relative error of
-# {glue:text}`smallest_bug_error:.2f`, against a tolerance of $10^{-6}$. The habits to keep:
+# Against finite differences, the correct gradients stayed below
+# {glue:text}`largest_fd_error:.0e`, more than an order of magnitude under the tolerance of
+# $10^{-6}$ (asserted). And four deliberate mistakes (a lost sign, a shifted input index, a
+# tanh derivative taken at the wrong place, and a missing transpose on a square matrix)
+# were each caught by the same checks, the smallest with a relative error of
+# {glue:text}`smallest_bug_error:.2f`. The habits to keep:
 # derive on paper node by node, add the contributions of every use of a shared parameter, let
 # the shapes place the transposes, and never trust a gradient until a finite-difference check
 # in float64 has failed to refute it. The next chapter automates exactly this bookkeeping.

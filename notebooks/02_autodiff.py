@@ -129,12 +129,10 @@ def normwise_error(ours, reference) -> float:
 # **One thread.** Every CPU timing in this chapter runs on a single thread, for PyTorch and
 # NumPy alike. A multi-threaded kernel waits for its slowest thread at every step, so on a
 # machine where anything else is running (a shared server, a laptop with a browser open) one
-# busy neighbour can make it several times slower, and timings of small operations become
-# unrepeatable. (On the 2-core machine these notes were developed on, one competing process
-# made a two-thread Jacobian several times slower and left a one-thread Jacobian almost
-# unchanged.) The question of this chapter is what the *arithmetic* costs, and one thread
-# measures it reproducibly; more threads divide the time of large matrix products, and only
-# those, by up to the number of cores.
+# busy neighbour can slow down every step, and timings of small operations become
+# unrepeatable. The question of this chapter is what the *arithmetic* costs, and one thread
+# measures it more reproducibly; more threads divide the time of large matrix products, and
+# only those, by up to the number of cores.
 # ```
 #
 # Most comparisons in this chapter are between two computations of the same quantity in float64
@@ -145,7 +143,10 @@ def normwise_error(ours, reference) -> float:
 # no fault of the code. Our tolerance for such comparisons is $10^{-12}$: a few thousand
 # roundings of $10^{-16}$ each, far below the $O(1)$ error of a wrong sign or a wrong
 # transpose. Finite differences are different: they carry a truncation error and are checked
-# with `helpers.gradcheck` at its tolerance $10^{-6}$ (Chapter 1 explains both numbers).
+# with `helpers.gradcheck` at its tolerance $10^{-6}$, on a 2-norm relative error. Chapter 1
+# derives that error and the choice of $10^{-6}$; its comparisons with autograd use the
+# 2-norm too, with a tolerance of $10^{-10}$, where this chapter uses the max-norm error
+# above at $10^{-12}$.
 
 # %% [markdown]
 # ## A reverse-mode engine on a tape
@@ -920,14 +921,18 @@ bytes_fp64 = sum(p.numel() * p.element_size() for p in mlp.parameters())
 assert n_weights == 100 * 200 + 200 * 400 + 400 * 10 and bytes_fp64 == 2 * bytes_fp32
 
 results.record("mlp_weights", n_weights, description="weights of the 100-200-400-10 MLP")
-results.compare("mlp_weight_bytes_fp32", bytes_fp32, 416_000, tolerance=0, source="004 §5.1",
-                unit="bytes", description="memory of the MLP's weights in float32")
+bytes_comparison = results.compare("mlp_weight_bytes_fp32", bytes_fp32, 416_000, tolerance=0,
+                                   source="004 §5.1", unit="bytes",
+                                   description="memory of the MLP's weights in float32")
+assert bytes_comparison.holds, bytes_comparison
+glue("mlp_weight_bytes_fp32_exam", bytes_comparison.reference, display=False)
 results.record("mlp_weight_bytes_fp64", bytes_fp64, unit="bytes",
                description="memory of the MLP's weights in float64")
 
 # %% [markdown]
-# The model has {glue:text}`mlp_weights` weights, {glue:text}`mlp_weight_bytes_fp32` bytes in
-# float32 (the exam's answer, 416000, exactly) and {glue:text}`mlp_weight_bytes_fp64` bytes in
+# The model has {glue:text}`mlp_weights:,` weights, {glue:text}`mlp_weight_bytes_fp32:,.0f`
+# bytes in float32 (the exam's answer, {glue:text}`mlp_weight_bytes_fp32_exam:,.0f`, exactly)
+# and {glue:text}`mlp_weight_bytes_fp64:,.0f` bytes in
 # float64. Training needs more than that: a gradient of the same size, optimizer state (two
 # more copies for Adam), and the tape's saved activations, which grow with the batch
 # (exercise 3).
@@ -1022,15 +1027,46 @@ with torch.no_grad():
     time_linear = measure(lambda: linear32(X32), repeat=run.repeat, number=10)
 results.record("relu_flop_share", relu_share,
                description="ReLU FLOPs / (matmul + ReLU FLOPs) in the 004 §5 MLP forward pass")
-results.record("relu_time_saving", 1 - time_linear.seconds / time_relu.seconds,
+relu_saving = 1 - time_linear.seconds / time_relu.seconds
+relu_spread = (max(time_relu.runs) - min(time_relu.runs)) / time_relu.seconds
+results.record("relu_time_saving", relu_saving,
                description="fraction of the forward time saved by removing the ReLUs (float32)")
+glue("relu_spread", relu_spread, display=False)
+glue("relu_time_change", f"{abs(relu_saving):.1%} {'less' if relu_saving >= 0 else 'more'}",
+     display=False)
+within_noise = abs(relu_saving) < relu_spread
+if relu_saving > 2 * relu_share:
+    glue("relu_memory_sentence", f"That is {relu_saving / relu_share:.0f} times their share of "
+         "the FLOPs" + (", although within that spread" if within_noise else "") + ". The "
+         "likely reason for a gap of this kind is memory traffic: a ReLU does one comparison "
+         "for each number it reads and writes back, so, like other elementwise operations, its "
+         "time is set by moving the activations through memory (plus one call per layer), "
+         "while a matrix product does hundreds of multiply-adds for each number it loads.",
+         display=False)
+elif relu_saving >= 0:
+    glue("relu_memory_sentence", "That is no more than twice their share of the FLOPs.",
+         display=False)
+else:
+    glue("relu_memory_sentence", "In this run the network without ReLUs was not faster at all"
+         + (", a difference within that spread." if within_noise else "."), display=False)
+if relu_saving < 0.1:
+    glue("relu_verdict", "The exam's answer stands: deleting the ReLUs buys little speed.",
+         display=False)
+else:
+    glue("relu_verdict", "Here deleting the ReLUs saved more time than the exam's answer "
+         "suggests, although their FLOPs are negligible"
+         + (" (but the saving is within the spread of the timings)." if within_noise else "."),
+         display=False)
 
 # %% [markdown]
 # The ReLUs are {glue:text}`relu_flop_share:.2%` of the forward FLOPs: linear in the layer
-# widths, against the quadratic cost of the matrix products. Removing them changes the
-# measured forward time by {glue:text}`relu_time_saving:.1%` (timings this short
-# are noisy; the point is that the saving is small, not its exact value). The exam's answer
-# stands: the speed-up is negligible. What the ReLUs are *for* is the next question.
+# widths, against the quadratic cost of the matrix products. Without them the measured
+# forward pass takes {glue:text}`relu_time_change` time. Timings this short are noisy: the
+# repeated timings of the network with ReLUs spread, from fastest to slowest, over
+# {glue:text}`relu_spread:.0%` of their median, so the size of the difference matters, not
+# its exact value.
+# {glue:text}`relu_memory_sentence` {glue:text}`relu_verdict` What the ReLUs are *for* is
+# the next question.
 #
 # ### What do the ReLUs do? (004 §5.3)
 #
@@ -1056,7 +1092,7 @@ glue("collapsed_entries", M.numel(), display=False)
 glue("relu_nonadditivity", nonadditivity, display=False)
 
 # %% [markdown]
-# Without ReLUs the {glue:text}`mlp_weights` weights describe a function that
+# Without ReLUs the {glue:text}`mlp_weights:,` weights describe a function that
 # {glue:text}`collapsed_entries` numbers describe as well: the $10 \times 100$ matrix $M$. With
 # the same weights and the ReLUs back, $f(x + x')$ and $f(x) + f(x')$ differ by a normwise
 # {glue:text}`relu_nonadditivity:.2f`. That is the exam's answer to why accuracy dropped:
@@ -1288,6 +1324,37 @@ for L in (3, 10):
     glue(f"jac_fwd_vmap_ratio_l{L}", benchmark["cpu", L, "forward, jacfwd"]
          / benchmark["cpu", L, "forward, D dual passes"], display=False)
 glue("cpu_name", profiles.device_name(CPU), display=False)
+glue("jac_p_over_d", P / D, display=False)
+
+
+def vmap_verdict(loop_over_vmap: float) -> str:
+    """Did vmap pay off? loop_over_vmap = time of the loop / time of the vmapped version."""
+    if loop_over_vmap > 1.1:
+        return "it paid off in this run"
+    if loop_over_vmap < 1 / 1.1:
+        return "it did not pay off in this run"
+    return "it made no clear difference in this run (within ten percent)"
+
+
+rows_over_jacrev = benchmark["cpu", 3, "reverse, P backward passes"] / benchmark[
+    "cpu", 3, "reverse, jacrev"]
+columns_over_jacfwd = benchmark["cpu", 3, "forward, D dual passes"] / benchmark[
+    "cpu", 3, "forward, jacfwd"]
+glue("jac_vmap_rev_verdict", vmap_verdict(rows_over_jacrev), display=False)
+glue("jac_vmap_fwd_verdict", vmap_verdict(columns_over_jacfwd), display=False)
+if len(DEVICES) > 1:
+    accelerator = DEVICES[1]
+    acc_us, cpu_us = (benchmark[kind, 3, "reverse, jacrev"] * 1e6
+                      for kind in (accelerator.type, "cpu"))
+    glue("jac_gpu_sentence", f"On the {accelerator.type.upper()} device "
+         f"({profiles.device_name(accelerator)}), `jacrev` at $L = 3$ took {acc_us:.0f} µs "
+         f"against {cpu_us:.0f} µs on the CPU, "
+         + ("slower: at these sizes there is too little arithmetic to pay for its fixed cost "
+            "per operation (presumably a kernel launch each)." if acc_us > cpu_us else
+            "faster even at these sizes."), display=False)
+else:
+    glue("jac_gpu_sentence", "This run had no GPU; a run with one adds a GPU block to the "
+         "table.", display=False)
 
 # %% [markdown]
 # On this run's CPU ({glue:text}`cpu_name`) the model predicts, at every depth, that forward
@@ -1300,16 +1367,21 @@ glue("cpu_name", profiles.device_name(CPU), display=False)
 # microseconds. What we are measuring is bookkeeping: building the graph, dispatching each
 # small operation, the dual numbers of forward mode, the `vmap` transformation.
 #
-# The bookkeeping has a structure of its own. Each pass through the network costs roughly the
-# same fixed amount at this size, so the loops cost in proportion to their number of passes:
-# $P = 10$ backward passes take {glue:text}`jac_passes_ratio_l3:.1f` times as long as $D = 2$
-# forward passes at $L = 3$. The ratio $P/D$ reappears, for a different reason than in the
-# model. Vectorizing with `vmap` replaces the passes by one pass over a batch, at a fixed price
-# of its own: it pays off for the ten backward passes (the loop takes
-# {glue:text}`jac_loop_ratio_l3:.1f` times as long as `jacrev`), and not for two forward
-# passes (`jacfwd` takes {glue:text}`jac_fwd_vmap_ratio_l3:.1f` times as long as the loop).
-# On a GPU, where every operation is also a kernel launch of several microseconds, the fixed
-# costs weigh more still (the table has a GPU block when the run had one).
+# The bookkeeping has a structure of its own. At this size each pass through the network
+# costs roughly the same fixed amount, so the loops cost roughly in proportion to their
+# number of passes. The row loop makes one forward pass and $P = 10$ backward passes, the
+# column loop $D = 2$ forward passes with dual numbers, and the rows take
+# {glue:text}`jac_passes_ratio_l3:.1f` times as long as the columns at $L = 3$
+# ({glue:text}`jac_passes_ratio_l10:.1f` at $L = 10$), against $P/D$ =
+# {glue:text}`jac_p_over_d:.0f`: a rough proportion only, because the passes are not alike (a
+# backward pass is not the same work as a forward pass with dual numbers) and the rows share
+# one forward pass. It is the ratio $P/D$ of the model, reappearing for a different reason.
+# Vectorizing with `vmap` replaces the passes by one pass over a batch, at a fixed price of
+# its own. For the ten backward passes {glue:text}`jac_vmap_rev_verdict` (the loop takes
+# {glue:text}`jac_loop_ratio_l3:.1f` times as long as `jacrev` at $L = 3$); for the two
+# forward passes {glue:text}`jac_vmap_fwd_verdict` (`jacfwd` takes
+# {glue:text}`jac_fwd_vmap_ratio_l3:.1f` times as long as the loop).
+# {glue:text}`jac_gpu_sentence`
 #
 # The model becomes a prediction of time only when the matrices are large enough for the
 # arithmetic to dominate. That is the next experiment.
@@ -1319,9 +1391,13 @@ glue("cpu_name", profiles.device_name(CPU), display=False)
 # We take wide layers ($K$ in the scale table, $L = 3$) and sweep one dimension at a time:
 # $D$ with $P$ fixed, then $P$ with $D$ fixed. By {eq}`eq-cost-factored` the crossover is at
 # $D = P$. To compare times with the model we fit one line per device,
-# $t = t_0 + c \cdot C$, with $C$ the multiply-adds of {eq}`eq-cost-model`, $t_0$ a fixed
-# overhead per call and $1/c$ an arithmetic rate, by least squares on relative errors over all
-# points of both modes and both sweeps. Two constants for the whole device: the *shape* of the
+# $t = t_0 + c \cdot C$, with $C$ the multiply-adds of {eq}`eq-cost-model`, $t_0$ an
+# intercept (what a call costs beyond its multiply-adds) and $1/c$ an arithmetic rate, over all
+# points of both modes and both sweeps. The fit is robust: of all the lines through two
+# measured points (or through one, with $t_0 = 0$ or $c = 0$), we keep the one with the
+# smallest sum of absolute log errors $|\ln(\text{model}/\text{measured})|$. Like a median, it
+# lets a few points far off the line move it only a little, where a least-squares fit would
+# let them drag both constants. Two constants for the whole device: the *shape* of the
 # curves, and the crossover, come from the model alone.
 
 # %%
@@ -1343,31 +1419,41 @@ def crossover_sweep(device, K, fixed, sizes, L=3):
 
 
 def fit_time_model(rows):
-    """t = t0 + c * cost with t0, c >= 0, least squares on relative errors (weights 1/t)."""
+    """t = t0 + c * cost with t0, c >= 0: the line through two measured points (or through one,
+    with t0 = 0 or c = 0) with the least sum of |log(model / measured)| over all points."""
     t = np.array([r["seconds"] for r in rows])
     cost = np.array([r["cost"] for r in rows], dtype=float)
-    A = np.stack([1 / t, cost / t], axis=1)  # row i: (t0 + c cost_i) / t_i should be 1
-    t0, c = np.linalg.lstsq(A, np.ones_like(t), rcond=None)[0]
-    if t0 < 0:  # a negative overhead is meaningless: refit with t0 = 0 (and likewise for c)
-        t0, c = 0.0, float(np.linalg.lstsq(A[:, 1:], np.ones_like(t), rcond=None)[0][0])
-    elif c < 0:
-        t0, c = float(np.linalg.lstsq(A[:, :1], np.ones_like(t), rcond=None)[0][0]), 0.0
-    return t0, c
+    candidates = [(0.0, ti / ci) for ti, ci in zip(t, cost, strict=True)] + [(ti, 0.0) for ti in t]
+    for i in range(len(t)):
+        for j in range(i + 1, len(t)):
+            if cost[i] != cost[j]:
+                c = (t[j] - t[i]) / (cost[j] - cost[i])
+                if c >= 0 and t[i] - c * cost[i] >= 0:
+                    candidates.append((t[i] - c * cost[i], c))
+    t0, c = min(candidates, key=lambda tc: np.abs(np.log((tc[0] + tc[1] * cost) / t)).sum())
+    return float(t0), float(c)
 
 
-def measured_crossover(rows, sweep):
-    """The size beyond which the mode carrying the swept dimension stays the slower one."""
+def crossings(rows, sweep):
+    """Every size at which the two modes' measured times cross (interpolated on log scales)."""
     sizes = sorted({r["size"] for r in rows if r["sweep"] == sweep})
     time = {(r["size"], r["mode"]): r["seconds"] for r in rows if r["sweep"] == sweep}
     growing, flat = ("forward", "reverse") if sweep == "D" else ("reverse", "forward")
     log_ratio = np.log([time[s, growing] / time[s, flat] for s in sizes])
-    i = len(sizes)
-    while i > 0 and log_ratio[i - 1] >= 0:  # walk back while the growing mode is slower
-        i -= 1
-    if i == 0 or i == len(sizes):
-        return float(sizes[min(i, len(sizes) - 1)])  # no crossing inside the sweep
-    a, b = np.log(sizes[i - 1]), np.log(sizes[i])  # interpolate the sign change, log scale
-    return float(np.exp(a + (b - a) * -log_ratio[i - 1] / (log_ratio[i] - log_ratio[i - 1])))
+    found = []
+    for i in range(len(sizes) - 1):
+        a, b = log_ratio[i], log_ratio[i + 1]
+        if (a < 0) != (b < 0):  # the order of the two modes changes between these sizes
+            lo, hi = np.log(sizes[i]), np.log(sizes[i + 1])
+            found.append(float(np.exp(lo + (hi - lo) * -a / (b - a))))
+    return found
+
+
+def measured_crossover(rows, sweep):
+    """The last crossing: the size beyond which the mode carrying the swept dimension stays
+    the slower one (the first size if it is slower everywhere)."""
+    found = crossings(rows, sweep)
+    return found[-1] if found else float(min(r["size"] for r in rows if r["sweep"] == sweep))
 
 
 sweeps = {}
@@ -1429,16 +1515,70 @@ fig.tight_layout()
 plt.show()
 
 # %%
+def join_words(items) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    items = [str(item) for item in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def size_text(x: float) -> str:
+    """Three significant digits below 100 (crossings can be close), whole numbers above."""
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def crossing_sentence(rows, sweep) -> str:
+    """What the measured times of one sweep do, in words."""
+    found = crossings(rows, sweep)
+    growing = "forward" if sweep == "D" else "reverse"
+    if not found:
+        return (f"In the ${sweep}$ sweep the measured times never cross: {growing} mode is the "
+                f"slower at every ${sweep}$ measured.")
+    where = join_words(f"${sweep} \\approx$ {size_text(x)}" for x in found)
+    if len(found) == 1:
+        return (f"In the ${sweep}$ sweep the measured times cross once, at {where} "
+                f"(interpolated on the log scale), beyond which {growing} mode stays the slower.")
+    return (f"In the ${sweep}$ sweep they cross {len(found)} times, at {where}: only the last, "
+            f"beyond which {growing} mode stays the slower, matches the model's single "
+            "crossing.")
+
+
+def model_factor(r, t0, c) -> float:
+    """How far the model is from a measured point, as a factor >= 1."""
+    model = t0 + c * r["cost"]
+    return max(r["seconds"] / model, model / r["seconds"])
+
+
+def outlier_text(outliers, t0, c) -> str:
+    """'reverse mode at P = 2, 4 and 8, above the model', grouped by mode, sweep and side."""
+    groups = {}
+    for r in outliers:
+        side = "above" if r["seconds"] > t0 + c * r["cost"] else "below"
+        groups.setdefault((r["mode"], r["sweep"], side), []).append(r["size"])
+    return "; ".join(f"{mode} mode at ${sweep}$ = {join_words(sorted(sizes))}, {side} the model"
+                     for (mode, sweep, side), sizes in groups.items())
+
+
+time_model = {}
 for device_type, (_, rows) in sweeps.items():
     t0, c = fit_time_model(rows)
-    errors = [max(r["seconds"] / (t0 + c * r["cost"]), (t0 + c * r["cost"]) / r["seconds"])
-              for r in rows]
+    time_model[device_type] = (t0, c)
+    errors = [model_factor(r, t0, c) for r in rows]
+    outliers = [r for r in rows if model_factor(r, t0, c) > 3]
     results.record(f"crossover_d_{device_type}", measured_crossover(rows, "D"),
-                   description=f"measured D where jacfwd = jacrev (P fixed), {device_type}")
+                   description=f"measured D beyond which jacfwd stays slower than jacrev "
+                               f"(last crossing, P fixed), {device_type}")
     results.record(f"crossover_p_{device_type}", measured_crossover(rows, "P"),
-                   description=f"measured P where jacrev = jacfwd (D fixed), {device_type}")
+                   description=f"measured P beyond which jacrev stays slower than jacfwd "
+                               f"(last crossing, D fixed), {device_type}")
+    results.record(f"crossings_d_{device_type}", len(crossings(rows, "D")),
+                   description=f"number of crossings of jacfwd and jacrev in the D sweep, "
+                               f"{device_type}")
+    results.record(f"crossings_p_{device_type}", len(crossings(rows, "P")),
+                   description=f"number of crossings of jacfwd and jacrev in the P sweep, "
+                               f"{device_type}")
     results.record(f"time_model_overhead_{device_type}_us", t0 * 1e6, unit="µs",
-                   description=f"fitted fixed cost t0 of one Jacobian call, {device_type}")
+                   description=f"fitted intercept t0 of the time model (robust fit), "
+                               f"{device_type}")
     results.record(f"time_model_rate_{device_type}_gflops", 2 / c / 1e9 if c > 0 else 0.0,
                    unit="GFLOP/s", description=f"fitted arithmetic rate (2 FLOPs per "
                    f"multiply-add), {device_type}")
@@ -1446,6 +1586,42 @@ for device_type, (_, rows) in sweeps.items():
                    description=f"largest factor between measured time and model, {device_type}")
     results.record(f"time_model_median_factor_{device_type}", float(np.median(errors)),
                    description=f"median factor between measured time and model, {device_type}")
+    results.record(f"time_model_outliers_{device_type}", len(outliers),
+                   description=f"sweep points more than 3x from the time model, {device_type}")
+    glue(f"crossing_sentence_d_{device_type}", crossing_sentence(rows, "D"), display=False)
+    glue(f"crossing_sentence_p_{device_type}", crossing_sentence(rows, "P"), display=False)
+    glue(f"time_model_outlier_sentence_{device_type}", (
+        f"{len(outliers)} of the {len(rows)} points are off by more than a factor of three, "
+        f"the worst by {max(errors):.1f}: {outlier_text(outliers, t0, c)}" if outliers else
+        f"none of the {len(rows)} points is off by more than a factor of three (the worst by "
+        f"{max(errors):.1f})"), display=False)
+
+t0, c = time_model["cpu"]
+rows = sweeps["cpu"][1]
+fastest = min(rows, key=lambda r: r["seconds"])
+where = f"{fastest['mode']} mode at ${fastest['sweep']}$ = {fastest['size']}"
+glue("time_model_t0_sentence", (
+    f"The fastest Jacobian of the sweep ({where}) took {fastest['seconds'] * 1e3:.2f} ms, less "
+    "than $t_0$ itself: $t_0$ is an intercept that absorbs what the multiply-add count misses "
+    "at these sizes, not the measured cost of an empty call." if fastest["seconds"] < t0 else
+    "No Jacobian of the sweep took less than $t_0$; still, $t_0$ is an intercept that absorbs "
+    "what the multiply-add count misses at these sizes, not the measured cost of an empty "
+    "call."), display=False)
+largest = max(run.cross_sizes)
+far = [r for r in rows if r["size"] == largest
+       and r["mode"] == ("forward" if r["sweep"] == "D" else "reverse")]
+glue("far_model_factor", max(model_factor(r, t0, c) for r in far), display=False)
+flat_change = []
+for sweep, flat_mode in (("D", "reverse"), ("P", "forward")):
+    flat_times = [r["seconds"] for r in rows if r["sweep"] == sweep and r["mode"] == flat_mode]
+    flat_change.append(max(flat_times) / min(flat_times))
+glue("flat_mode_change", max(flat_change), display=False)
+last_crossings = [crossings(rows, sweep)[-1] for sweep in ("D", "P") if crossings(rows, sweep)]
+glue("last_crossing_sentence", (
+    "The last crossing of each sweep lies within a factor of "
+    f"{max(max(x, run.cross_fixed) / min(x, run.cross_fixed) for x in last_crossings):.1f} of "
+    "the model's crossover." if last_crossings else "In this run the measured times never "
+    "cross, so there is no measured crossover to compare with the model's."), display=False)
 glue("cross_fixed", run.cross_fixed, display=False)
 glue("cross_width", run.cross_width, display=False)
 
@@ -1454,52 +1630,97 @@ glue("cross_width", run.cross_width, display=False)
 # product $W h$ becomes a product of $W^\top$ with a thin matrix, the batch of adjoints, in
 # the layout $W^\top A^\top$. It is the same arithmetic as $A W$, and the result agrees to
 # float32 rounding; whether it takes the same time depends on the kernel the BLAS library
-# picks for that layout.
+# picks for that layout. We time both layouts on the CPU for a thin matrix of 4 rows and
+# for every number of rows $P$ of the sweep up to $K/16$.
 
 # %%
 W_wide = torch.randn(run.cross_width, run.cross_width, generator=generator)
-A_thin = torch.randn(4, run.cross_width, generator=generator)
-assert normwise_error(W_wide.T @ A_thin.T, (A_thin @ W_wide).T) < 1e-5  # float32 sums of ~1e3
-layout_plain = measure(lambda: A_thin @ W_wide, repeat=run.repeat, number=5)
-layout_transposed = measure(lambda: W_wide.T @ A_thin.T, repeat=run.repeat, number=5)
-results.record("layout_plain_us", layout_plain.seconds * 1e6, unit="µs",
-               description="A @ W, A 4 x K, W K x K, float32, one CPU thread")
-results.record("layout_transposed_us", layout_transposed.seconds * 1e6, unit="µs",
-               description="W.T @ A.T, the same product in the layout of a vmapped VJP")
-glue("layout_ratio", layout_transposed.seconds / layout_plain.seconds, display=False)
+layout_rows = sorted({4} | {s for s in run.cross_sizes if s <= run.cross_width // 16})
+layout_ratio = {}
+for n_rows in layout_rows:
+    A_thin = torch.randn(n_rows, run.cross_width, generator=generator)
+    # float32 sums of ~1e3 products in two orders: agreement to ~1e-6 relative
+    assert normwise_error(W_wide.T @ A_thin.T, (A_thin @ W_wide).T) < 1e-5
+    layout_plain = measure(lambda A=A_thin: A @ W_wide, repeat=run.repeat)
+    layout_transposed = measure(lambda A=A_thin: W_wide.T @ A.T, repeat=run.repeat)
+    layout_ratio[n_rows] = layout_transposed.seconds / layout_plain.seconds
+    if n_rows == 4:
+        results.record("layout_plain_us", layout_plain.seconds * 1e6, unit="µs",
+                       description="A @ W, A 4 x K, W K x K, float32, one CPU thread")
+        results.record("layout_transposed_us", layout_transposed.seconds * 1e6, unit="µs",
+                       description="W.T @ A.T, the same product in the layout of a vmapped VJP")
+        glue("layout_ratio", layout_ratio[4], display=False)
+glue("layout_ratio_text", join_words(f"{layout_ratio[n]:.1f}" for n in layout_rows) + " times "
+     "as long as $AW$ at " + join_words(layout_rows) + " rows", display=False)
+
+slow_layouts = {n for n, ratio in layout_ratio.items() if ratio > 3}
+lifted = sorted({r["size"] if r["sweep"] == "P" else run.cross_fixed for r in rows
+                 if r["mode"] == "reverse" and r["seconds"] > 3 * (t0 + c * r["cost"])})
+if not lifted:
+    layout_sentence = ("No reverse-mode point sat more than three times above the model in "
+                       "this run, so there was nothing for the layout to explain.")
+elif set(lifted) <= slow_layouts:
+    layout_sentence = (
+        f"Every reverse-mode point more than three times above the model ($P$ = "
+        f"{join_words(lifted)}) is at a number of rows where the transposed layout was more "
+        "than three times slower. That supports, without proving, the hypothesis that this "
+        "kernel is what lifts them; a profiler (`torch.profiler`) would show where the time "
+        "goes.")
+else:
+    layout_sentence = (
+        f"Of the reverse-mode points more than three times above the model ($P$ = "
+        f"{join_words(lifted)}), not all are at a number of rows where the transposed layout "
+        "was measured more than three times slower, so in this run the layout explains at "
+        "most part of the gap.")
+glue("layout_sentence", layout_sentence, display=False)
+
+accelerators = [d for d in DEVICES if d.type != "cpu"]
+if accelerators:
+    kind = accelerators[0].type
+    found = {sweep: crossings(sweeps[kind][1], sweep) for sweep in ("D", "P")}
+    glue("gpu_sweep_sentence", (
+        f"On the {kind.upper()} device (the second row of the figure, $K$ = {sweeps[kind][0]}), "
+        f"the fitted intercept $t_0$ is {time_model[kind][0] * 1e6:.0f} µs against "
+        f"{time_model['cpu'][0] * 1e6:.0f} µs on the CPU, and the measured times cross at "
+        + " and ".join(f"${sweep} \\approx$ " + (join_words(size_text(x) for x in found[sweep])
+                                                  if found[sweep] else "no size")
+                       for sweep in ("D", "P"))
+        + f", against the model's $D = P$ = {run.cross_fixed}."), display=False)
+else:
+    glue("gpu_sweep_sentence", "This run had no GPU, so the figure has a single row; a run "
+         "with one adds a second row for the GPU.", display=False)
 
 # %% [markdown]
 # On the CPU with $K$ = {glue:text}`cross_width` and the other dimension fixed at
 # {glue:text}`cross_fixed`, the model puts the crossover at $D = P$ =
-# {glue:text}`cross_fixed`. Measured, forward mode stays the slower one from
-# $D \approx$ {glue:text}`crossover_d_cpu:.0f` on in the first sweep, and reverse mode from
-# $P \approx$ {glue:text}`crossover_p_cpu:.0f` on in the second. The two-constant time model
-# (a fixed {glue:text}`time_model_overhead_cpu_us:.0f` µs per call plus multiply-adds at
-# {glue:text}`time_model_rate_cpu_gflops:.0f` GFLOP/s) is within a factor of
-# {glue:text}`time_model_median_factor_cpu:.2f` of the measured time at the median point and
-# {glue:text}`time_model_worst_factor_cpu:.1f` at the worst.
+# {glue:text}`cross_fixed`. {glue:text}`crossing_sentence_d_cpu`
+# {glue:text}`crossing_sentence_p_cpu`
+#
+# The fitted time model is $t_0$ = {glue:text}`time_model_overhead_cpu_us:.0f` µs plus
+# multiply-adds at {glue:text}`time_model_rate_cpu_gflops:.0f` GFLOP/s. It is within a factor
+# of {glue:text}`time_model_median_factor_cpu:.2f` of the measured time at the median point,
+# and {glue:text}`time_model_outlier_sentence_cpu`. {glue:text}`time_model_t0_sentence`
 #
 # Reading the plots:
 #
-# - **Far from the crossover the model is right, and by a lot.** When the swept dimension is
+# - **Far from the crossover the model follows the arithmetic.** When the swept dimension is
 #   much larger than the fixed one, the mode that carries it (forward mode carries $D$
-#   columns, reverse mode $P$ rows) does proportionally more arithmetic, and its time grows
-#   linearly with it (slope 1 on the log-log axes) while the other mode stays flat. In the
-#   right-hand panel these points lie on the diagonal.
+#   columns, reverse mode $P$ rows) does proportionally more multiply-adds, a little more
+#   than proportionally at the largest sizes, where the seed's term $KD^2$ or $P^2K$ counts.
+#   At the largest size of each sweep its measured time is within a factor of
+#   {glue:text}`far_model_factor:.2f` of the model, while the other mode's time changes by
+#   at most a factor of {glue:text}`flat_mode_change:.2f` across the whole sweep.
 # - **Near the crossover other costs matter.** The model counts multiply-adds only. A
 #   product $W_k T$ with a thin $T$ reads all $K^2$ entries of $W_k$ to do only a few
-#   multiply-adds with each, so memory traffic rather than arithmetic sets its time, and the
-#   two modes carry different fixed costs (dual numbers against a recorded graph). Both move
-#   the measured crossover away from $D = P$, by a factor of about two at most here.
-# - **Points far above the model are a kernel, not the model.** The measurement just above
-#   timed the thin product of a vmapped VJP in two layouts: $AW$ took
-#   {glue:text}`layout_plain_us:.0f` µs and $W^\top A^\top$ took
-#   {glue:text}`layout_transposed_us:.0f` µs, {glue:text}`layout_ratio:.1f` times as long, for
-#   the same multiply-adds. Where the BLAS library has a slow path for a layout, every
-#   reverse-mode Jacobian with a thin batch of adjoints pays for it; on this run's CPU that is
-#   what lifts the reverse-mode points at the small values of $P$ (if any sit far above the
-#   model in the middle panel). A cost model of multiply-adds cannot see this; a profiler
-#   (`torch.profiler`) can.
+#   multiply-adds with each, so memory traffic rather than arithmetic is likely to set its
+#   time, and the two modes carry different fixed costs (dual numbers against a recorded
+#   graph). {glue:text}`last_crossing_sentence`
+# - **Points far above the model: a hypothesis.** The measurement just above timed the thin
+#   product of a vmapped VJP in two layouts: $W^\top A^\top$ took
+#   {glue:text}`layout_ratio_text`, for the same multiply-adds. Where the BLAS
+#   library has a slow path for a layout, every reverse-mode Jacobian with that many rows of
+#   adjoints would pay for it. {glue:text}`layout_sentence` A cost model of multiply-adds
+#   cannot see such effects.
 # - **The rule to remember** is the one the model gives: the cost of a Jacobian by forward
 #   mode scales with the number of inputs, by reverse mode with the number of outputs
 #   {eq}`eq-cost-factored`. For
@@ -1507,9 +1728,7 @@ glue("layout_ratio", layout_transposed.seconds / layout_plain.seconds, display=F
 #   choice; for a function with few inputs and many outputs (the sensitivity of a whole
 #   simulated field to one physical parameter, say), forward mode is.
 #
-# On a GPU (when present, the second row) the same sweep shows a much larger fixed cost per
-# call: a few tens of kernel launches per Jacobian, each several microseconds, are paid before
-# any arithmetic is done, so the modes separate only at the largest sizes.
+# {glue:text}`gpu_sweep_sentence`
 #
 # ## Summary
 #
@@ -1528,10 +1747,11 @@ glue("layout_ratio", layout_transposed.seconds / layout_plain.seconds, display=F
 #   parameters upstream of it, and it would have been invisible with symmetric test matrices.
 # - A Jacobian of $f: \mathbb R^D \to \mathbb R^P$ costs, by 003's model, $1 + D$ forward
 #   passes in forward mode and $1 + P$ in reverse mode; the crossover is at $D = P$. At small
-#   sizes the bookkeeping, not the arithmetic, sets the time, and a slow kernel for one
-#   memory layout can cost more than the whole model predicts.
-# - An MLP's weights take $4\times$ (float32) their number in bytes; its ReLUs cost almost
-#   nothing and are what makes depth worth having.
+#   sizes the bookkeeping, not the arithmetic, sets the time, and at every size the points
+#   far from the fitted model show what a count of multiply-adds cannot see (memory
+#   traffic, and possibly a slow kernel for one memory layout).
+# - An MLP's weights take $4\times$ (float32) their number in bytes; its ReLUs are a
+#   negligible share of its FLOPs and are what makes depth worth having.
 #
 # ## Exercises
 #
@@ -1548,7 +1768,7 @@ glue("layout_ratio", layout_transposed.seconds / layout_plain.seconds, display=F
 # 3. **The tape's memory.** Reverse mode keeps every intermediate the VJPs need. For the MLP of
 #    004 §5 at batch size $B$, list what the engine's tape holds (which arrays, which shapes)
 #    and how many bytes that is in float32. From which batch size on does the tape take more
-#    memory than the weights ({glue:text}`mlp_weight_bytes_fp32` bytes)? Forward mode needs
+#    memory than the weights ({glue:text}`mlp_weight_bytes_fp32:,.0f` bytes)? Forward mode needs
 #    no tape: what does it keep instead, and why is it still not used for training?
 # 4. **Hessian-vector products.** For {eq}`eq-lydia-loss` with $\lambda = 0$ the Hessian is
 #    $\frac2n X^\top X$. Compute $Hv$ without forming $H$ by forward-over-reverse

@@ -62,8 +62,10 @@ profile = None
 
 # %% [markdown]
 # The problem is small (197 parameters), so the profiles differ only in how many training
-# images are used, how many stochastic updates are run and how often timings repeat. The
-# full-batch methods always run until $f - f^\star$ reaches the floor of float64.
+# images are used, how many stochastic updates are run and how often timings repeat. A
+# full-batch run stops as soon as $f - f^\star \le 10^{-13}$, a few orders of magnitude above
+# the float64 rounding error of $f$ itself (about $10^{-16}$), or when its budget of updates
+# runs out; each run below says which.
 
 # %%
 import math
@@ -83,7 +85,7 @@ run = profiles.setup(
     seed=4,
     n_train=(2_000, 12_665, 12_665),  # training images of digits 0 and 1 (all of them: 12,665)
     sgd_updates=(400, 3_000, 3_000),  # parameter updates of every stochastic run
-    max_steps=(20_000, 20_000, 20_000),  # cap on full-batch iterations (never reached)
+    max_steps=(20_000, 20_000, 20_000),  # cap on gradient descent's iterations (not reached)
     repeat=(3, 7, 7),  # timing repeats
 )
 run
@@ -315,8 +317,8 @@ run
 # $x_{t+1} = (1 - \eta h)\bigl((1 + \beta)x_t - \beta x_{t-1}\bigr)$, a linear recursion whose
 # characteristic roots solve $r^2 - (1 + \beta)(1 - \eta h)\, r + \beta(1 - \eta h) = 0$. For
 # $\eta = 1/L$, $h = m$ and $\beta$ as in {eq}`eq-nesterov`, both roots equal
-# $1 - 1/\sqrt{\kappa}$; for $m < h \le L$ they are complex with modulus
-# $\sqrt{\beta(1 - h/L)} < 1 - 1/\sqrt{\kappa}$.
+# $1 - 1/\sqrt{\kappa}$; for $m < h < L$ they are complex with modulus
+# $\sqrt{\beta(1 - h/L)} < 1 - 1/\sqrt{\kappa}$, and at $h = L$ both roots are 0.
 # ```
 #
 # ```{prf:proof}
@@ -327,18 +329,29 @@ run
 # $\beta(1 - \tfrac1\kappa) = \bigl(\tfrac{s - 1}{s}\bigr)^2$. The polynomial is
 # $\bigl(r - (1 - 1/s)\bigr)^2$. The discriminant is
 # $(1 - \eta h)\bigl((1 + \beta)^2(1 - \eta h) - 4\beta\bigr)$; its bracket vanishes at
-# $h = m$ (the double root) and is negative for $h > m$, while $1 - \eta h \ge 0$ for
-# $h \le L$. So for $m < h \le L$ the roots are complex conjugates whose product, the squared
-# modulus, is $\beta(1 - \eta h) < \beta(1 - \eta m) = (1 - 1/s)^2$.
+# $h = m$ (the double root) and is negative for $h > m$, while $1 - \eta h > 0$ for
+# $h < L$. So for $m < h < L$ the roots are complex conjugates whose product, the squared
+# modulus, is $\beta(1 - \eta h) < \beta(1 - \eta m) = (1 - 1/s)^2$. At $h = L$ the
+# polynomial is $r^2$.
 # ```
 #
-# So every curvature in $[m, L]$ decays at least as fast as $(1 - 1/\sqrt\kappa)^t$ (the
-# double root adds a factor $t$, negligible on a log scale after a few dozen steps), and by the
-# argument of {eq}`eq-local-slope` the slope of $\ln(f - f^\star)$ tends to
-# $2\ln(1 - 1/\sqrt\kappa) \approx -2/\sqrt\kappa$. Relative to gradient descent the slope is
-# steeper by a factor of about $\sqrt\kappa$. For a general step and momentum the local slope is
+# So every curvature in $(m, L]$ decays geometrically at a rate faster than
+# $r = 1 - 1/\sqrt\kappa$, and by the argument of {eq}`eq-local-slope` the slope of
+# $\ln(f - f^\star)$ tends to $2\ln r \approx -2/\sqrt\kappa$, steeper than gradient descent's
+# by a factor of about $\sqrt\kappa$. For a general step and momentum the local slope is
 # $2\ln\rho$ with $\rho$ the largest root modulus over the eigenvalues of $H^\star$, which we
 # compute below for every run.
+#
+# *The double root approaches its limit slowly.* At $h = m$ the recursion is
+# $x_{t+1} = 2r\,x_t - r^2 x_{t-1}$, and its solution started at rest, $x_{-1} = x_0$, is
+# $x_t = (1 + t/\sqrt\kappa)\, r^t x_0$ (substitute: any $(1 + ct)r^t$ solves the recursion,
+# and $x_{-1} = x_0$ fixes $c = 1 - r = 1/\sqrt\kappa$). Along this direction
+# $f - f^\star \propto x_t^2$, so the local slope of $\ln(f - f^\star)$ is
+# $2\ln r + 2/(t + \sqrt\kappa)$. The correction is not negligible: it is still a tenth of
+# $|2\ln r| \approx 2/\sqrt\kappa$ after $t = 9\sqrt\kappa$ updates. For a measured line we
+# therefore also predict the *window slope*: the slope of $\ln x_t^2$, with $x_t$ from the
+# slowest direction's recursion started at rest, fitted over the same updates as the
+# measurement.
 #
 # ### The two-point quadratic of 004
 #
@@ -361,7 +374,8 @@ kappa_quad = eig_quad[-1] / eig_quad[0]
 w_quad = np.zeros(2)
 w_quad -= 1 / eig_quad[-1] * (2 / len(y_quad) * X_quad.T @ (X_quad @ w_quad - y_quad))
 assert results.compare("quadratic_condition_number", kappa_quad, 1.0, tolerance=1e-12,
-                       source="004 4.2", description="kappa of the two-point square loss").holds
+                       source="004 4.2", description="kappa of the two-point square loss: an "
+                       "illustration of the definition (the Hessian is the identity)").holds
 assert np.allclose(w_quad, y_quad, atol=1e-14)  # one step of size 1/L reaches the minimizer
 
 # %% [markdown]
@@ -401,6 +415,7 @@ X, y = X_all[subset], y_all[subset]
 n, d = X.shape
 dead_pixels = int(np.sum(np.all(X[:, :196] == 0, axis=0)))
 assert d == 197 and set(np.unique(y)) == {-1.0, 1.0}
+assert dead_pixels > 0  # the prose below relies on them (fewer images only add more)
 glue("n_train", n, display=False)
 glue("n_val", len(y_val), display=False)
 glue("n_train_all", len(y_all), display=False)
@@ -534,19 +549,21 @@ glue("bug_gradient", bug_gradient, display=False)
 # Every plot below needs $f^\star$ to many more digits than any first-order method reaches
 # in a few thousand steps. Newton's method, $\tilde w \leftarrow \tilde w - (\nabla^2
 # f)^{-1}\nabla f$, needs the $197 \times 197$ Hessian we just checked and converges
-# quadratically: a dozen steps from $\tilde w = 0$ bring the gradient to rounding level.
+# quadratically: from $\tilde w = 0$ it brings the norm of the gradient below $10^{-12}$ in at
+# most {glue:text}`newton_iterations` steps for each of the four values of $\lambda$ below.
 
 # %%
 def newton_solve(X, y, lam, tol=1e-12, max_iter=50):
-    """Minimizer of the regularized logistic loss by Newton's method (undamped: it converges
-    from 0 here, and the assert after each call checks that it did)."""
-    w = np.zeros(X.shape[1])
-    for _ in range(max_iter):
+    """Minimizer of the regularized logistic loss by Newton's method, and the number of steps
+    (undamped: it converges from 0 here, and the assert after each call checks that it did)."""
+    w, iterations = np.zeros(X.shape[1]), 0
+    while iterations < max_iter:
         g = gradient(w, X, y, lam)
         if np.linalg.norm(g) < tol:
             break
         w -= np.linalg.solve(hessian(w, X, lam), g)
-    return w
+        iterations += 1
+    return w, iterations
 
 
 def error_rate(w, X, y):
@@ -560,18 +577,22 @@ def error_rate(w, X, y):
 
 # %%
 lambdas = [1e-4, 1e-3, 1e-2, 1e-1]
-solutions = {}
+solutions, newton_iterations = {}, {}
 for lam in lambdas:
-    solutions[lam] = newton_solve(X, y, lam)
+    solutions[lam], newton_iterations[lam] = newton_solve(X, y, lam)
     assert np.linalg.norm(gradient(solutions[lam], X, y, lam)) < 1e-10  # converged
+glue("newton_iterations", max(newton_iterations.values()), display=False)
 val_errors = {lam: error_rate(solutions[lam], X_val, y_val) for lam in lambdas}
 mistakes = {lam: round(val_errors[lam] * len(y_val)) for lam in lambdas}
 fewest = min(mistakes.values())
 standard_error = math.sqrt(fewest)  # rare errors: the count is ~Poisson, its SE is sqrt(count)
 lam = max(lam_ for lam_ in lambdas if mistakes[lam_] <= fewest + standard_error)  # one-SE rule
+val_log_loss = {lam_: loss(solutions[lam_], X_val, y_val, 0.0) for lam_ in lambdas}
+if run.profile != "smoke":  # the prose says the validation log-loss prefers the smallest lambda
+    assert min(val_log_loss, key=val_log_loss.get) == min(lambdas)
 rows = [f"| {lam_:g} | {loss(solutions[lam_], X, y, lam_):.4f} | "
         f"{100 * error_rate(solutions[lam_], X, y):.2f} | {100 * val_errors[lam_]:.2f} | "
-        f"{mistakes[lam_]} | {loss(solutions[lam_], X_val, y_val, 0.0):.4f} | "
+        f"{mistakes[lam_]} | {val_log_loss[lam_]:.4f} | "
         f"{lam_ / np.linalg.eigvalsh(hessian(0 * solutions[lam_], X, lam_))[-1]:.1e} |"
         for lam_ in lambdas]
 display(Markdown("| $\\lambda$ | $f^\\star$ | train error (%) | validation error (%) | "
@@ -586,17 +607,20 @@ glue("val_standard_error", standard_error, display=False)
 # %% [markdown]
 # All four values separate zeros from ones almost perfectly: the validation errors differ by a
 # handful of images out of {glue:text}`n_val`. Rare mistakes are close to a Poisson count,
-# whose standard error is its square root: the fewest mistakes in the table,
-# {glue:text}`val_fewest`, carry a standard error of {glue:text}`val_standard_error:.1f`
-# images, so the differences in the table are noise. We apply the *one-standard-error rule*:
-# among the values whose number of mistakes is within one standard error of the fewest, take
-# the most regularized.
+# whose standard error is about its square root: the fewest mistakes in the table,
+# {glue:text}`val_fewest`, carry a standard error of about
+# {glue:text}`val_standard_error:.1f` images, so differences of one or two mistakes are no
+# clear evidence for one value over another. (This is the noise of a single count. Two
+# classifiers tested on the same images tend to fail on the same ones, so the noise of the
+# *difference* of their counts is a different number, which we do not estimate here.) As a
+# heuristic we apply the *one-standard-error rule*: among the values whose number of mistakes
+# is within one standard error of the fewest, take the most regularized.
 # That gives $\lambda$ = {glue:text}`lambda:g` (validation error
 # {glue:text}`val_error_pct:.2f` %). The validation log-loss prefers the smallest $\lambda$,
 # because a less regularized model is more confident on the many easy images; 000 asks for
-# the classification error, and a smaller $\lambda$ buys nothing measurable there. The last
-# column foreshadows the rest of the chapter: $1/\kappa$ shrinks in proportion to $\lambda$,
-# and gradient descent slows down with it.
+# the classification error, where a smaller $\lambda$ brings no clear gain. The last column
+# foreshadows the rest of the chapter: $1/\kappa$ shrinks roughly in proportion to
+# $\lambda$, and gradient descent slows down with it.
 #
 # ### $L$, $m$ and $\kappa$, known rather than guessed
 #
@@ -626,6 +650,7 @@ m = lam  # global strong convexity constant
 kappa = L / m
 assert np.allclose(hessian(np.zeros(d), X, lam), X.T @ X / (4 * n) + lam * np.eye(d))
 assert eig_star[0] >= lam * (1 - 1e-9) and eig_star[-1] <= L  # thm-hessian-bounds at w*
+assert abs(eig_star[0] / lam - 1) < 1e-9  # attained: the dead pixels are eigenvectors (rounding)
 results.record("kappa", kappa, description="condition number L/m of the training loss")
 results.record("global_smoothness", L, description="global smoothness constant (max Hessian eig)")
 results.record("local_mu_star", eig_star[0], description="smallest Hessian eigenvalue at w*")
@@ -646,8 +671,9 @@ plt.show()
 # %% [markdown]
 # With $\lambda$ = {glue:text}`lambda:g` the global constants are $L$ =
 # {glue:text}`global_smoothness:.4f` and $m = \lambda$, so $\kappa$ = {glue:text}`kappa:.1f`. At
-# the optimum the Hessian is much flatter than at $\tilde w = 0$ (confident margins have small
-# weights $\sigma\sigma'$): $L^\star$ = {glue:text}`local_l_star:.4f`, while
+# the optimum the Hessian is much flatter than at $\tilde w = 0$ (confident margins $z_i$ have
+# small weights $\sigma'(z_i) = \sigma(z_i)\sigma(-z_i)$): $L^\star$ =
+# {glue:text}`local_l_star:.4f`, while
 # $\mu^\star$ = {glue:text}`local_mu_star:.2e` equals $\lambda$ because of the dead pixels,
 # giving a local condition number of {glue:text}`local_kappa:.1f`. Most of the spectrum sits
 # on the floor $\lambda$: exactly there for the dead pixels, and barely above it for the many
@@ -672,7 +698,7 @@ def optimize(grad_fn, w0, step, beta=0.0, n_steps=1000, every=1, stop=1e-13):
         if t % every == 0:
             steps.append(t)
             gaps.append(loss(w, X, y, lam) - f_star)
-            if not gaps[-1] > stop:  # float64 floor reached (or diverged to nan)
+            if not gaps[-1] > stop:  # stopping level reached (or diverged to nan)
                 break
     return np.array(steps), np.array(gaps)
 
@@ -689,18 +715,32 @@ def fitted_slope(steps, gaps, low=1e-11, high=1e-6):
     return float(slope), float(intercept), window
 
 
+def root_modulus(h, step, beta):
+    """Largest root modulus of r^2 - (1+b)(1-s h) r + b(1-s h) (prop-nesterov-quadratic)."""
+    return np.abs(np.roots([1.0, -(1 + beta) * (1 - step * h), beta * (1 - step * h)])).max()
+
+
 def predicted_slope(eigenvalues, step, beta=0.0):
-    """2 ln rho, rho = largest root modulus of r^2 - (1+b)(1-s h) r + b(1-s h) over h."""
-    rho = max(np.abs(np.roots([1.0, -(1 + beta) * (1 - step * h), beta * (1 - step * h)])).max()
-              for h in eigenvalues)
-    return 2 * math.log(rho)
+    """Asymptotic local slope 2 ln rho, rho the largest root modulus over the curvatures h."""
+    return 2 * math.log(max(root_modulus(h, step, beta) for h in eigenvalues))
+
+
+def window_slope(eigenvalues, step, beta, steps):
+    """Slope of ln x_t^2 fitted over the update counts `steps`, x_t the recursion at the slowest
+    curvature started at rest (x_-1 = x_0 = 1): 2 ln rho plus the effect of a double root."""
+    h = max(eigenvalues, key=lambda h_: root_modulus(h_, step, beta))
+    x = np.ones(int(steps[-1]) + 2)  # x[t + 1] holds x_t, from t = -1
+    for i in range(2, len(x)):
+        x[i] = (1 - step * h) * ((1 + beta) * x[i - 1] - beta * x[i - 2])
+    return float(np.polyfit(steps, np.log(x[steps + 1] ** 2), 1)[0])
 
 
 # %% [markdown]
-# The fitting window, $10^{-11} < f - f^\star < 10^{-6}$, starts late enough for the slowest
-# mode to dominate and stops above the float64 floor: $f^\star$ =
-# {glue:text}`f_star:.4f` is stored with an absolute rounding error near $10^{-17}$, and the
-# mean over the training images adds a little more. Both methods start from the same random
+# The fitting window, $10^{-11} < f - f^\star < 10^{-6}$, starts late enough for the directions
+# of smallest curvature to dominate and ends far above the rounding error of $f - f^\star$:
+# $f^\star$ = {glue:text}`f_star:.4f` is stored with an absolute rounding error near
+# $10^{-17}$, and the mean over the training images adds a little more. Runs stop at
+# $f - f^\star \le 10^{-13}$, below the window. Both methods start from the same random
 # point $\tilde w_0 \sim \mathcal N(0, 0.1^2 I)$.
 
 # %%
@@ -710,17 +750,26 @@ gd_steps, gd_gaps = optimize(full_gradient, w0, step_gd, n_steps=run.max_steps)
 gd_slope, gd_intercept, gd_window = fitted_slope(gd_steps, gd_gaps)
 gd_predicted = predicted_slope(eig_star, step_gd)
 gd_bound = math.log(1 - 1 / kappa)
+assert gd_gaps[-1] <= 1e-13 and gd_steps[-1] < run.max_steps  # stopped at 1e-13, not the cap
+# beta = 0: no double root, so the window slope is 2 ln rho up to the rounding of the fit
+assert abs(window_slope(eig_star, step_gd, 0.0, gd_steps[gd_window]) / gd_predicted - 1) < 1e-9
+# thm-gd-rate step by step; 1e-15 allows for the rounding of f (~1e-16) in both gaps
+assert np.all(gd_gaps[1:] <= (1 - 1 / kappa) * gd_gaps[:-1] + 1e-15)
 results.record("gd_slope_measured", gd_slope, unit="ln per update",
                description="GD, step 1/L: fitted slope of ln(f - f*)")
 results.record("gd_slope_predicted", gd_predicted, unit="ln per update",
                description="GD, step 1/L: 2 ln max|1 - h/L| over the Hessian spectrum at w*")
 gd_check = results.compare("gd_slope_vs_prediction", gd_slope, gd_predicted,
-                           tolerance=0.2 * abs(gd_predicted), source="000 P4(b)",
-                           description=f"GD slope vs local prediction, within 20% (kappa "
-                                       f"{kappa:.1f})")
+                           tolerance=0.2 * abs(gd_predicted),
+                           source="issue acceptance; prediction from this chapter's spectrum "
+                                  "(eq-local-slope), not a number of 000",
+                           description=f"GD slope vs local prediction 2 ln(1 - mu*/L), within "
+                                       f"20% (kappa {kappa:.1f})")
 assert gd_check.holds  # acceptance: within 20% of the prediction for the step used
 assert results.compare("gd_slope_vs_bound", gd_slope, gd_bound, tolerance=0.0, rule="at_most",
-                       source="000 P4(b)", description="GD slope at least as steep as the bound "
+                       source="000 P4(b) (slope about -1/kappa), as the bound ln(1 - 1/kappa) "
+                              "of thm-gd-rate with this chapter's kappa",
+                       description="GD slope at least as steep as the bound "
                        "ln(1 - 1/kappa) ~ -1/kappa (thm-gd-rate)").holds
 glue("gd_bound", gd_bound, display=False)
 glue("gd_updates", int(gd_steps[-1]), display=False)
@@ -748,13 +797,17 @@ plt.show()
 # line and the worst-case bound of {prf:ref}`thm-gd-rate`.
 # ```
 #
-# After {glue:text}`gd_updates` updates gradient descent has reached the float64 floor. In the
-# window the fitted slope is {glue:text}`gd_slope_measured:.3e` per update; the local
-# prediction {eq}`eq-local-slope` for step $1/L$ with the measured spectrum is
-# {glue:text}`gd_slope_predicted:.3e`, a difference of {glue:text}`gd_error_pct:.1f` %. The
-# bound of {prf:ref}`thm-gd-rate`, $\ln(1 - 1/\kappa)$ = {glue:text}`gd_bound:.3e`, holds and
-# is about half as steep, as the analysis said. The straight line is set by the dead pixels:
-# their weights feel only the regularizer and shrink by exactly $1 - \lambda/L$ per update.
+# After {glue:text}`gd_updates` updates gradient descent has brought $f - f^\star$ down to
+# $10^{-13}$, where the run stops. In the window the fitted slope is
+# {glue:text}`gd_slope_measured:.3e` per update; the local prediction {eq}`eq-local-slope` for
+# step $1/L$ with the measured spectrum is {glue:text}`gd_slope_predicted:.3e`, a difference of
+# {glue:text}`gd_error_pct:.1f` %. (Without momentum there is no double root, so the window
+# slope equals $2\ln\rho$.) The bound of {prf:ref}`thm-gd-rate`,
+# $\ln(1 - 1/\kappa)$ = {glue:text}`gd_bound:.3e`, is about half as steep, as the analysis
+# said, and it holds at every single update, not only on average: the code checks that each
+# step shrinks $f - f^\star$ by at least the factor $1 - 1/\kappa$. The straight line is set
+# by the dead pixels: their weights feel only the regularizer and shrink by exactly
+# $1 - \lambda/L$ per update.
 # Every other direction has more curvature and converges faster (many of them only slightly,
 # as the spectrum shows), which is why the start of the curve is steeper than its tail.
 #
@@ -781,33 +834,105 @@ for factor in tqdm([1, 1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32], desc="Nesterov, L s
     steps, gaps = optimize(full_gradient, w0, 1 / L_guess, beta, n_steps=int(gd_steps[-1]) // 3)
     predicted = predicted_slope(eig_star, 1 / L_guess, beta)
     converged = np.isfinite(gaps).all() and np.sum((gaps > 1e-11) & (gaps < 1e-6)) >= 5
-    slope = fitted_slope(steps, gaps)[0] if converged else float("nan")
+    slope = in_window = float("nan")
+    window = np.zeros(len(steps), dtype=bool)
+    if converged:
+        slope, _, window = fitted_slope(steps, gaps)
+        in_window = window_slope(eig_star, 1 / L_guess, beta, steps[window])
+        # the measured line lies between the slowest direction alone, with its factor t, and
+        # the asymptote 2 ln rho without it (see the text below the figure)
+        assert predicted <= slope <= in_window, (factor, predicted, slope, in_window)
     nesterov_runs[factor] = dict(L=L_guess, beta=beta, steps=steps, gaps=gaps, slope=slope,
-                                 predicted=predicted)
+                                 predicted=predicted, window=in_window, fit=window)
 
 best_factor = min((k for k in nesterov_runs if np.isfinite(nesterov_runs[k]["slope"])),
                   key=lambda k: nesterov_runs[k]["slope"])
+best = nesterov_runs[best_factor]
 failed = [k for k in nesterov_runs if not np.isfinite(nesterov_runs[k]["slope"])]
+assert all(nesterov_runs[k]["predicted"] > 0 for k in failed)  # the text's explanation
 nest = nesterov_runs[1]
-nesterov_predicted_sqrt = 2 * math.log(1 - 1 / math.sqrt(kappa))
+assert nest["gaps"][-1] <= 1e-13  # the true L reached the stopping level, not its budget
+r_nest = 1 - 1 / math.sqrt(kappa)
+nesterov_predicted_sqrt = 2 * math.log(r_nest)
+
+# the double root started at rest: x_t = (1 + t / sqrt(kappa)) r^t (prop-nesterov-quadratic)
+x_prev, x_t = 1.0, 1.0
+for _ in range(300):
+    x_prev, x_t = x_t, (1 - m / L) * ((1 + nest["beta"]) * x_t - nest["beta"] * x_prev)
+assert abs(x_t / ((1 + 300 / math.sqrt(kappa)) * r_nest**300) - 1) < 1e-9  # rounding only
+# the dead pixels' share of f - f*: lambda/2 |w_dead|^2, exactly x_t^2 times its start value
+nest_fit_steps = nest["steps"][nest["fit"]]
+dead = np.append(np.all(X[:, :196] == 0, axis=0), False)
+dead_gap = 0.5 * lam * (w0[dead] @ w0[dead]) * ((1 + nest_fit_steps / math.sqrt(kappa))
+                                                * r_nest**nest_fit_steps) ** 2
+dead_share = dead_gap / nest["gaps"][nest["fit"]]
+assert np.all(dead_share <= 1 + 1e-6)  # a part of f - f* (1e-6: rounding of f - f* >= 1e-11)
+
 results.record("nesterov_momentum", nest["beta"], description="(sqrt(kappa)-1)/(sqrt(kappa)+1)")
 results.record("nesterov_slope_measured", nest["slope"], unit="ln per update",
                description="Nesterov with the true L: fitted slope of ln(f - f*)")
 results.record("nesterov_slope_predicted", nest["predicted"], unit="ln per update",
-               description="Nesterov with the true L: local prediction from the spectrum")
+               description="Nesterov with the true L: asymptotic local slope 2 ln rho")
+results.record("nesterov_slope_window", nest["window"], unit="ln per update",
+               description="Nesterov with the true L: slope of the double root's x_t^2 fitted "
+                           "over the measured window")
 speedup = results.compare("nesterov_over_gd_slope", nest["slope"] / gd_slope, 3.0,
-                          tolerance=0.0, rule="at_least", source="000 P4(d)",
+                          tolerance=0.0, rule="at_least",
+                          source="issue acceptance; 000 P4(d) says only that the slope is "
+                                 "about -kappa^(-1/2) and steeper than GD's",
                           description=f"Nesterov slope / GD slope, at least 3 (kappa "
                                       f"{kappa:.1f}, sqrt(kappa) {math.sqrt(kappa):.1f})")
 assert speedup.holds  # acceptance: Nesterov at least 3x steeper than gradient descent
-assert abs(nest["slope"] / nest["predicted"] - 1) < 0.2  # same 20% as for GD
+ratio_asymptotic = nest["predicted"] / gd_predicted
+ratio_window = nest["window"] / gd_predicted
+ratio_check = results.compare(
+    "nesterov_over_gd_vs_prediction", nest["slope"] / gd_slope, ratio_asymptotic,
+    tolerance=abs(ratio_asymptotic - ratio_window),
+    source="prediction from this chapter's spectrum (eq-local-slope, prop-nesterov-quadratic)",
+    description="Nesterov slope / GD slope vs the ratio of the asymptotic slopes 2 ln rho; "
+                "tolerance: the shift of the ratio that the double root's factor t causes over "
+                "the fitting window (ratio of the window slopes)")
+if run.profile != "smoke":
+    assert ratio_check.holds  # the double root explains the shortfall
+    assert 0.5 < best["L"] / eig_star[-1] < 2  # the best guess is within a grid step of L*
+    assert eig_star[-1] < L / 4  # "well below L": the text explains the sweep by it
 glue("nesterov_predicted_sqrt", nesterov_predicted_sqrt, display=False)
+glue("nesterov_ratio_asymptotic", ratio_asymptotic, display=False)
+glue("nesterov_ratio_window", ratio_window, display=False)
 glue("sqrt_kappa", math.sqrt(kappa), display=False)
 glue("nesterov_updates", int(nest["steps"][-1]), display=False)
+glue("nest_fit_first", int(nest_fit_steps[0]), display=False)
+glue("nest_fit_last", int(nest_fit_steps[-1]), display=False)
+for end, t in (("first", nest_fit_steps[0]), ("last", nest_fit_steps[-1])):
+    # the double root's term 2/(t + sqrt(kappa)), relative to |2 ln r|
+    glue(f"nest_correction_{end}_pct",
+         float(100 * 2 / (t + math.sqrt(kappa)) / abs(2 * math.log(r_nest))), display=False)
+glue("dead_share_first_pct", float(100 * dead_share[0]), display=False)
+glue("dead_share_last_pct", float(100 * dead_share[-1]), display=False)
 glue("best_l_factor", 1 / best_factor, display=False)
-glue("best_l_slope", nesterov_runs[best_factor]["slope"], display=False)
-glue("best_l_beta", nesterov_runs[best_factor]["beta"], display=False)
-glue("failed_l", ", ".join(f"L/{1 / k:.0f}" for k in failed) if failed else "none", display=False)
+glue("best_l_value", best["L"], display=False)
+glue("best_l_over_local", float(best["L"] / eig_star[-1]), display=False)
+glue("best_l_slope", best["slope"], display=False)
+glue("best_l_beta", best["beta"], display=False)
+glue("local_momentum", float(momentum_for(eig_star[-1])), display=False)
+HINT = (0.75, 0.95)  # 000 P4(d): "the momentum parameter is typically between ..."
+hint_kappa = [((1 + b) / (1 - b)) ** 2 for b in HINT]  # beta = (sqrt(k) - 1)/(sqrt(k) + 1)
+glue("hint_kappa_low", float(hint_kappa[0]), display=False)
+glue("hint_kappa_high", float(hint_kappa[1]), display=False)
+local_kappa = eig_star[-1] / eig_star[0]
+glue("hint_sentence", "The local condition number κ* lies " + (
+    "below that range, which is why the best momentum here is smaller than the hint."
+    if local_kappa < hint_kappa[0] else "inside that range." if local_kappa <= hint_kappa[1]
+    else "above that range, which is why the best momentum here is larger than the hint."),
+    display=False)
+glue("failed_sentence", (
+    "Too small a guess fails: the runs that had not converged within a third of gradient "
+    "descent's updates (" + ", ".join(f"L/{1 / k:.0f}" for k in failed) + ") take steps so "
+    "long that the stiffest direction near the optimum is amplified, and their local "
+    "prediction, 2 ln ρ in the legend, is positive.") if failed else (
+    "Every guess converged within a third of gradient descent's updates; a still smaller "
+    "guess would eventually take steps so long that the stiffest direction near the optimum "
+    "is amplified."), display=False)
 
 # %% tags=["remove-output"]
 fig_nest, ax = plt.subplots(figsize=(6, 4))
@@ -815,7 +940,7 @@ ax.semilogy(gd_steps, gd_gaps, "k", label=f"gradient descent: slope {gd_slope:.2
 for i, (factor, r) in enumerate(nesterov_runs.items()):
     ax.semilogy(r["steps"], r["gaps"], color=f"C{i}",
                 label=f"$L$/{1 / factor:.0f}, $\\beta$={r['beta']:.3f}: " + (
-                    f"slope {r['slope']:.3f} (pred. {r['predicted']:.3f})"
+                    f"slope {r['slope']:.3f} (pred. {r['window']:.3f} to {r['predicted']:.3f})"
                     if np.isfinite(r["slope"]) else f"fails (pred. {r['predicted']:+.2f})"))
 ax.set(xlabel="parameter updates", ylabel=r"$f - f^\star$ (nats)",
        xlim=(0, 4 * nest["steps"][-1]),
@@ -830,28 +955,46 @@ plt.show()
 # :name: fig-nesterov
 #
 # $f - f^\star$ of Nesterov's method from the same start as gradient descent (black), for the
-# true $L$ and smaller guesses; the legend gives each run's momentum, fitted slope and the
-# local prediction.
+# true $L$ and smaller guesses; the legend gives each run's momentum, fitted slope and two
+# predictions: the window slope and the asymptote $2\ln\rho$.
 # ```
 #
 # With the true $L$ (momentum {glue:text}`nesterov_momentum:.3f`), Nesterov's fitted slope is
-# {glue:text}`nesterov_slope_measured:.3f` per update against a prediction of
-# {glue:text}`nesterov_slope_predicted:.3f` ($2\ln(1 - 1/\sqrt\kappa)$ =
-# {glue:text}`nesterov_predicted_sqrt:.3f`). That is {glue:text}`nesterov_over_gd_slope:.1f`
-# times steeper than gradient descent, close to $\sqrt\kappa$ = {glue:text}`sqrt_kappa:.1f`:
-# it reaches the floor in {glue:text}`nesterov_updates` updates instead of
-# {glue:text}`gd_updates`. Guessing $L$ too small helps, up to a point: the steepest run is
+# {glue:text}`nesterov_slope_measured:.3f` per update. The asymptotic prediction is
+# {glue:text}`nesterov_slope_predicted:.3f`, which is $2\ln(1 - 1/\sqrt\kappa)$ =
+# {glue:text}`nesterov_predicted_sqrt:.3f` because the slowest curvature is $\mu^\star = m$.
+# It ignores the double root: over the fitting window, updates {glue:text}`nest_fit_first` to
+# {glue:text}`nest_fit_last`, the term $2/(t + \sqrt\kappa)$ is still
+# {glue:text}`nest_correction_first_pct:.0f` % to {glue:text}`nest_correction_last_pct:.0f` % of
+# $|2\ln r|$, and the window slope is {glue:text}`nesterov_slope_window:.3f`. The measured
+# slope lies between the two predictions, as we expect (and the code asserts for every
+# converging run). The window slope is exact for the dead pixels, whose weights see only the
+# regularizer, but they hold only {glue:text}`dead_share_first_pct:.0f` % to
+# {glue:text}`dead_share_last_pct:.0f` % of $f - f^\star$ in the window. The rest lies in
+# directions of curvature just above $m$; their roots are complex, so they start out like the
+# double root, with a growing factor, and then turn into an oscillation that decays at a
+# modulus slightly below $r$.
+#
+# Nesterov's slope is {glue:text}`nesterov_over_gd_slope:.1f` times that of gradient
+# descent, against {glue:text}`nesterov_ratio_asymptotic:.1f` predicted by the asymptotic
+# slopes and {glue:text}`nesterov_ratio_window:.1f` by the window slopes; both are close to
+# $\sqrt\kappa$ = {glue:text}`sqrt_kappa:.1f`. It brings $f - f^\star$ down to $10^{-13}$ in
+# {glue:text}`nesterov_updates` updates instead of {glue:text}`gd_updates`.
+#
+# Guessing $L$ too small helps, up to a point: the steepest run is
 # $L$/{glue:text}`best_l_factor:.0f` (momentum {glue:text}`best_l_beta:.3f`, slope
-# {glue:text}`best_l_slope:.3f`). The reason is visible in the spectrum: near the optimum
-# the largest curvature is $L^\star \ll L$, so the *local* condition number is much smaller
-# than $\kappa$, and a step sized for $L$ is needlessly timid. Too small a guess fails: runs that
-# had not converged within a third of gradient descent's updates (here:
-# {glue:text}`failed_l`) take steps so long
-# that the stiffest direction near the optimum is amplified, and their local prediction,
-# $2\ln\rho$ in the legend, is positive. The predictions from the spectrum track every run,
-# including those the global theory does not cover. 000's hint (momentum between 0.75 and
-# 0.95) matches the guesses that work when $\kappa$ is in the hundreds; for a better
-# conditioned problem the best momentum is smaller.
+# {glue:text}`best_l_slope:.3f`). The reason is visible in the spectrum: near the optimum only
+# the local constants matter, and the largest curvature there is $L^\star$ =
+# {glue:text}`local_l_star:.3f`, well below $L$. The best guess, {glue:text}`best_l_value:.3f`,
+# is {glue:text}`best_l_over_local:.2f` times $L^\star$: it is essentially Nesterov's method tuned
+# to the local condition number $\kappa^\star$ = {glue:text}`local_kappa:.1f`, whose momentum
+# would be {glue:text}`local_momentum:.3f`. {glue:text}`failed_sentence` Every converging
+# run's slope lies between its two predictions, including the guesses that the global theory
+# does not cover.
+#
+# 000's hint, momentum between 0.75 and 0.95, amounts by $\beta = (\sqrt\kappa - 1)/(\sqrt\kappa
+# + 1)$ to guessing a condition number between {glue:text}`hint_kappa_low:.0f` and
+# {glue:text}`hint_kappa_high:.0f`. {glue:text}`hint_sentence`
 #
 # ## Stochastic gradients
 #
@@ -896,14 +1039,27 @@ glue("sgd_updates", run.sgd_updates, display=False)
 def updates_to(steps, gaps, level=1e-2):
     """First recorded update count at which f - f* < level (how fast the transient is)."""
     below = gaps < level
-    return str(steps[np.argmax(below)]) if below.any() else "never"
+    return int(steps[np.argmax(below)]) if below.any() else math.inf
 
 
+momentum_factor = {b: floor[b, True] / floor[b, False] for b in (128, 64, 8)}
 display(Markdown(
     "| batch | updates to $10^{-2}$, plain | with Nesterov | floor, plain SGD | "
-    "floor, with Nesterov |\n|---|---|---|---|---|\n" + "\n".join(
+    "floor, with Nesterov | ratio of floors |\n|---|---|---|---|---|---|\n" + "\n".join(
         f"| {b} | {updates_to(*sgd_runs[b, False])} | {updates_to(*sgd_runs[b, True])} | "
-        f"{floor[b, False]:.1e} | {floor[b, True]:.1e} |" for b in (128, 64, 8))))
+        f"{floor[b, False]:.1e} | {floor[b, True]:.1e} | {momentum_factor[b]:.1f} |"
+        for b in (128, 64, 8)).replace("inf", "never")))
+glue("sgd_floor_ratio_b8_b128", floor[8, False] / floor[128, False], display=False)
+glue("momentum_noise_factor", 1 / (1 - nest["beta"]), display=False)
+for b in (128, 64, 8):
+    glue(f"momentum_floor_factor_b{b}", momentum_factor[b], display=False)
+if run.profile != "smoke":  # what the text below says about these runs
+    assert all(updates_to(*sgd_runs[b, True]) < updates_to(*sgd_runs[b, False])
+               for b in (128, 64, 8))  # momentum is faster in the transient
+    assert floor[8, False] > floor[64, False] > floor[128, False]  # smaller batch, higher floor
+    assert 8 < floor[8, False] / floor[128, False] < 32  # the 1/b model's 16, within 2x
+    # momentum raises the floor at every b, by a factor within 2x of the rule of thumb
+    assert all(0.5 < factor * (1 - nest["beta"]) < 2 for factor in momentum_factor.values())
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -922,19 +1078,26 @@ plt.show()
 # %% [markdown]
 # Each stochastic run falls fast and then stalls at a noise floor: the mini-batch gradient
 # does not vanish at $\tilde w^\star$, so a constant step keeps the iterate jittering around
-# it, at a height proportional to the step times the gradient variance, which scales as
-# $1/b$. The table above gives, for each run, the number of updates until $f - f^\star$ first
+# it. The table above gives, for each run, the number of updates until $f - f^\star$ first
 # falls below $10^{-2}$ (recorded every few updates) and the median $f - f^\star$ over the
-# last fifth of the {glue:text}`sgd_updates` updates, our estimate of the floor.
+# last fifth of the {glue:text}`sgd_updates` updates, our estimate of the floor. The simplest
+# model of the floor makes its height proportional to the step times the variance of the
+# mini-batch gradient, and that variance to $1/b$: going from $b = 128$ to $b = 8$ should raise
+# the floor 16-fold. The measured floor rose {glue:text}`sgd_floor_ratio_b8_b128:.0f`-fold, so
+# the model gets the direction and the rough size, not the exact factor.
 #
-# **Is (iii), SGD with Nesterov, faster than (ii), plain SGD?** At first, yes: momentum
-# descends faster during the transient, as in the full-batch case. But it does not converge
-# to a better point: with momentum $\beta$ the effective step is about $\eta/(1 - \beta)$, so
-# the same gradient noise is amplified and the floor is higher, by the factor in the table.
+# **Is (iii), SGD with Nesterov, faster than (ii), plain SGD?** At first, yes: with momentum
+# $f - f^\star$ falls below $10^{-2}$ in fewer updates at every batch size, as in the
+# full-batch case. But it does not converge to a better point. With momentum $\beta$ the
+# effective step is about $\eta/(1 - \beta)$, so the same gradient noise is amplified; this
+# rule of thumb predicts a floor higher by $1/(1 - \beta)$ =
+# {glue:text}`momentum_noise_factor:.1f`, and the measured ratios (last column) are
+# {glue:text}`momentum_floor_factor_b128:.1f`, {glue:text}`momentum_floor_factor_b64:.1f` and
+# {glue:text}`momentum_floor_factor_b8:.1f` for $b$ = 128, 64 and 8: roughly that size.
 # Momentum accelerates the deterministic part of the dynamics (the $\kappa$ problem), not
 # the noise (the $n$ problem); to go below the floor one must shrink the step or grow the
-# batch. Full-batch Nesterov, meanwhile, goes straight to the float64 floor, but each of its
-# updates costs $n/b$ mini-batch updates.
+# batch. Full-batch Nesterov, meanwhile, goes straight down to the stopping level
+# $10^{-13}$, but each of its updates costs $n/b$ mini-batch updates.
 #
 # ## Beyond the source: preconditioning and Adam
 #
@@ -966,21 +1129,29 @@ preconditioners = {
 }
 precond_runs = {}
 for name, P in preconditioners.items():
-    if name == "none":  # plain gradient descent, run above: reuse it
-        precond_runs[name] = dict(kappa_eff=L / eig_star[0], steps=gd_steps, gaps=gd_gaps,
-                                  slope=gd_slope, predicted=gd_predicted)
-        continue
     ew_P, V_P = np.linalg.eigh(P)
     root = (V_P * np.sqrt(ew_P)) @ V_P.T  # P^1/2
     L_P = float(np.linalg.eigvalsh(root @ B @ root)[-1])
-    eig_P = np.linalg.eigvalsh(root @ H_star @ root)
-    steps, gaps = optimize(lambda w, t, P=P: P @ gradient(w, X, y, lam), w0, 1 / L_P,
-                           n_steps=int(gd_steps[-1]))  # as many updates as gradient descent
-    precond_runs[name] = dict(kappa_eff=L_P / eig_P[0], steps=steps, gaps=gaps,
+    eig_P, vec_P = np.linalg.eigh(root @ H_star @ root)
+    if name == "none":  # plain gradient descent, run above: reuse it
+        steps, gaps = gd_steps, gd_gaps
+    else:
+        steps, gaps = optimize(lambda w, t, P=P: P @ gradient(w, X, y, lam), w0, 1 / L_P,
+                               n_steps=int(gd_steps[-1]))  # as many updates as GD
+    precond_runs[name] = dict(L_P=L_P, mu_P=eig_P[0], slowest=vec_P[:, 0],
+                              kappa_eff=L_P / eig_P[0], steps=steps, gaps=gaps,
                               slope=fitted_slope(steps, gaps)[0],
                               predicted=2 * math.log(np.abs(1 - eig_P / L_P).max()))
-    # the local theory, in the rescaled metric: same 20% as for gradient descent
-    assert abs(precond_runs[name]["slope"] / precond_runs[name]["predicted"] - 1) < 0.2
+    # the local theory in the rescaled metric. Without momentum there is no factor t: fit and
+    # 2 ln rho differ only through slightly faster directions still present in the window
+    # (gd_error_pct for plain GD); 5% leaves room for that and still tells the three apart,
+    # whose slopes differ by factors of about 3 and more
+    assert abs(precond_runs[name]["slope"] / precond_runs[name]["predicted"] - 1) < 0.05
+assert abs(precond_runs["none"]["L_P"] / L - 1) < 1e-12  # P = I: the global constants
+assert abs(precond_runs["full"]["L_P"] - 1) < 1e-9  # P = B^-1: L_P = 1 up to rounding
+assert precond_runs["full"]["gaps"][-1] <= 1e-13  # stopped at 1e-13, not at its budget
+if run.profile != "smoke":  # the text below explains why Jacobi scaling hurts here
+    assert precond_runs["Jacobi"]["kappa_eff"] > precond_runs["none"]["kappa_eff"]
 for name, r in precond_runs.items():
     results.record(f"kappa_eff_{name.lower()}", r["kappa_eff"],
                    description=f"effective condition number L_P / mu_P*, preconditioner: {name}")
@@ -988,6 +1159,26 @@ for name, r in precond_runs.items():
                    unit="ln per update", description=f"GD with preconditioner {name}: slope")
     glue(f"precond_{name.lower()}_predicted", r["predicted"], display=False)
     glue(f"precond_{name.lower()}_updates", int(r["steps"][-1]), display=False)
+    glue(f"precond_{name.lower()}_final", float(r["gaps"][-1]), display=False)
+    glue(f"precond_{name.lower()}_l", float(r["L_P"]), display=False)
+    glue(f"precond_{name.lower()}_mu", float(r["mu_P"]), display=False)
+
+# Why Jacobi scaling hurts: where the diagonal of B is small, and the new slowest direction
+diag_B = np.diag(B)
+slow_jacobi = precond_runs["Jacobi"]["slowest"] * np.sign(precond_runs["Jacobi"]["slowest"][-1])
+slow_reg = lam * np.sum(slow_jacobi**2 / diag_B)  # curvature of the regularizer, lambda v'Pv
+top_B = V_B[:, -1] * np.sign(V_B[-1, -1])
+assert np.all(top_B >= -1e-12)  # Perron-Frobenius: B >= 0 entrywise (rounding only)
+assert abs(diag_B[-1] - (0.25 + lam)) < 1e-12 and np.all(diag_B[:-1] <= diag_B[-1])
+glue("diag_b_min", float(diag_B.min()), display=False)
+glue("diag_b_max", float(diag_B[-1]), display=False)
+glue("diag_b_pixel_max", float(diag_B[:-1].max()), display=False)
+glue("jacobi_bias_share_pct", float(100 * slow_jacobi[-1] ** 2), display=False)
+glue("jacobi_slow_reg", float(slow_reg), display=False)
+glue("jacobi_slow_data", float(precond_runs["Jacobi"]["mu_P"] - slow_reg), display=False)
+glue("jacobi_bias_reg", float(lam / diag_B[-1]), display=False)
+if run.profile != "smoke":  # "mostly the bias", "mostly the regularizer" in the text
+    assert slow_jacobi[-1] ** 2 > 0.5 and slow_reg > precond_runs["Jacobi"]["mu_P"] / 2
 
 # %% [markdown]
 # **Adam** {cite:p}`kingma2015adam` keeps running averages of the gradient ($\beta_1 = 0.9$)
@@ -1019,15 +1210,26 @@ adam_runs = {
 }
 for key, lr in (("large", "0.01"), ("small", "0.001")):
     steps, gaps = adam_runs[f"Adam, full batch, lr {lr}"]
-    first_low = int(steps[np.argmax(gaps < 1e-8)]) if (gaps < 1e-8).any() else -1
-    glue(f"adam_full_{key}_first_1e8", first_low, display=False)  # first update below 1e-8
     glue(f"adam_full_{key}_final", float(gaps[-1]), display=False)
+steps, gaps = adam_runs["Adam, full batch, lr 0.01"]
+if (gaps < 1e-8).any():
+    first = int(np.argmax(gaps < 1e-8))  # first record below 1e-8
+    after = gaps[first:]
+    bursts = int(np.sum((after[:-1] < 1e-8) & (after[1:] >= 1e-8)))  # climbs back above 1e-8
+    adam_sentence = f"it first descends quickly, below 10⁻⁸ after {steps[first]} updates, and " + (
+        f"then does not settle: f − f* climbs back above 10⁻⁸ {bursts} times, as high as "
+        f"{after.max():.1e}, and ends this run at {gaps[-1]:.1e}." if bursts else
+        f"then keeps descending, to {gaps[-1]:.1e} at the end of this run, though nothing "
+        "guarantees it.")
+else:
+    adam_sentence = f"it never gets below 10⁻⁸ in this run and ends at {gaps[-1]:.1e}."
+glue("adam_full_large_sentence", adam_sentence, display=False)
 adam_mb_floor = float(np.median(adam_runs["Adam, b=128, lr 0.01"][1][tail]))
 results.record("adam_minibatch_floor", adam_mb_floor, unit="nats",
                description="Adam b=128 lr 0.01: median f - f* over the last fifth")
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 4))
+fig, ax = plt.subplots(figsize=(9, 4))
 ax.semilogy(gd_steps, gd_gaps, "k", label="gradient descent")
 ax.semilogy(nest["steps"], nest["gaps"], "k--", label="Nesterov")
 for i, name in enumerate(("Jacobi", "full")):
@@ -1039,7 +1241,7 @@ for i, (name, (steps, gaps)) in enumerate(adam_runs.items()):
     ax.semilogy(steps[positive], gaps[positive], color=f"C{i}", alpha=0.7, lw=1, label=name)
 ax.set(xlabel="parameter updates", ylabel=r"$f - f^\star$ (nats)", xlim=(0, gd_steps[-1]),
        ylim=(1e-14, 2), title="Preconditioning and Adam against GD and Nesterov")
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # outside: curves end low
 fig.tight_layout()
 plt.show()
 
@@ -1050,25 +1252,66 @@ plt.show()
 # {glue:text}`slope_precond_none:.4f`, {glue:text}`slope_precond_jacobi:.4f` and
 # {glue:text}`slope_precond_full:.4f` per update (predicted
 # {glue:text}`precond_none_predicted:.4f`, {glue:text}`precond_jacobi_predicted:.4f`,
-# {glue:text}`precond_full_predicted:.4f`). The full preconditioner reaches the float64 floor
-# in {glue:text}`precond_full_updates` updates, faster than Nesterov and with no momentum.
+# {glue:text}`precond_full_predicted:.4f`). The full preconditioner brings $f - f^\star$ down
+# to $10^{-13}$ in {glue:text}`precond_full_updates` updates, without momentum, against
+# {glue:text}`nesterov_updates` for Nesterov and {glue:text}`gd_updates` for gradient descent.
+# The Jacobi run, given as many updates as gradient descent, ends at $f - f^\star$ =
+# {glue:text}`precond_jacobi_final:.1e`.
 #
-# The diagonal one makes things *worse*, which is worth understanding. Jacobi scaling fixes
-# coordinates whose curvatures differ, and the dead pixels are such coordinates. But the
-# slowest directions of this problem are not single pixels: neighbouring pixels are strongly
-# correlated, so a difference such as $x_j - x_k$ of two neighbours has small variance although
-# each pixel alone has a large one. Dividing by the diagonal leaves those directions flat
-# and, by equalizing the diagonal, makes the largest eigenvalue (the direction of the
-# average image, which every pixel shares) larger still. A diagonal cannot undo correlations;
-# $B^{-1}$ can, at the price of a $d \times d$ matrix, which is affordable for $d = 197$ and
-# not for a network with millions of weights.
+# The diagonal preconditioner makes things *worse*, which is worth understanding. The two
+# constants behind $\kappa_{\text{eff}}$ are
 #
-# Adam is neither. With full batches and learning rate 0.01 it first descends quickly
-# (below $10^{-8}$ after {glue:text}`adam_full_large_first_1e8` updates) and then
-# overshoots in bursts: it divides by a running average of squared gradients, so its steps do
-# not shrink in proportion to the gradient near the optimum, and a constant-`lr` Adam has no
-# linear rate (it ends this run at {glue:text}`adam_full_large_final:.1e`). With `lr` 0.001
-# every step is too short, and it ends at {glue:text}`adam_full_small_final:.1e`. On
+# | preconditioner | $L_P$ | $\mu_P^\star$ |
+# |---|---|---|
+# | none | {glue:text}`precond_none_l:.3f` | {glue:text}`precond_none_mu:.4f` |
+# | Jacobi | {glue:text}`precond_jacobi_l:.3f` | {glue:text}`precond_jacobi_mu:.4f` |
+# | full | {glue:text}`precond_full_l:.3f` | {glue:text}`precond_full_mu:.4f` |
+#
+# Jacobi scaling sets every diagonal entry of the rescaled bound $P^{1/2} B P^{1/2}$ to 1. The
+# diagonal of $B$ runs from {glue:text}`diag_b_min:.3f` at the dead pixels ($\lambda$ alone)
+# to $\tfrac14 + \lambda$ = {glue:text}`diag_b_max:.3f` at the bias, which is 1 in every image
+# (no pixel exceeds {glue:text}`diag_b_pixel_max:.3f`), so dim pixels are scaled up the most.
+# Both constants grow, but not equally:
+#
+# - The dead pixels are repaired: their curvature becomes $\lambda/\lambda = 1$. The new
+#   slowest direction, shown below, is mostly the bias
+#   ({glue:text}`jacobi_bias_share_pct:.0f` % of its squared length), with the opposite sign
+#   on the pixels of the strokes. Raising the bias while lowering the weights of pixels that
+#   many images light up changes the margins little: of its curvature $\mu_P^\star$, the data
+#   contribute {glue:text}`jacobi_slow_data:.4f` and the regularizer
+#   {glue:text}`jacobi_slow_reg:.4f`. And the regularizer is weak along the bias after the
+#   scaling: $\lambda/(\tfrac14 + \lambda)$ = {glue:text}`jacobi_bias_reg:.4f`.
+# - Every entry of $B$ is non-negative, because pixels are, so its top eigenvector has no
+#   negative entries (the Perron-Frobenius theorem; the code checks it): all coordinates share
+#   one direction of large curvature. Scaling the many dim pixels up to the weight of the
+#   bright ones adds their curvature to that direction, and $L_P$ grows more than
+#   $\mu_P^\star$ does.
+#
+# A diagonal cannot account for how coordinates move together; $B^{-1}$ can, at the price of
+# a $d \times d$ matrix, which is affordable for $d = 197$ and not for a network with millions
+# of weights.
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(7, 3.4))
+image = axes[0].imshow(diag_B[:196].reshape(14, 14), cmap="viridis")
+axes[0].set_title(f"diagonal of $B$ per pixel\n(bias: {diag_B[-1]:.3f})", fontsize=9)
+fig.colorbar(image, ax=axes[0], shrink=0.8)
+limit = np.abs(slow_jacobi[:196]).max()
+image = axes[1].imshow(slow_jacobi[:196].reshape(14, 14), cmap="RdBu_r", vmin=-limit, vmax=limit)
+axes[1].set_title(f"slowest direction with Jacobi scaling\n(bias component: {slow_jacobi[-1]:.2f})",
+                  fontsize=9)
+fig.colorbar(image, ax=axes[1], shrink=0.8)
+for ax in axes:
+    ax.set(xticks=[], yticks=[])
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Adam is neither. With full batches and learning rate 0.01
+# {glue:text}`adam_full_large_sentence` Adam divides by a running average of squared
+# gradients, so its steps do not shrink in proportion to the gradient near the optimum, and
+# nothing guarantees a linear rate for a constant `lr`. With `lr` 0.001 every step is too
+# short, and it ends at {glue:text}`adam_full_small_final:.1e`. On
 # mini-batches of 128 (`lr` 0.01) it stalls at a noise floor of
 # {glue:text}`adam_minibatch_floor:.1e`, like SGD. Adam's strength is robustness on badly
 # scaled problems without tuning a step to $L$, not high-precision convergence on a convex one.
@@ -1088,6 +1331,8 @@ gd_at_budget = float(gd_gaps[epochs_budget])
 sgd_steps_budget = epochs_budget * n // 128
 steps128, gaps128 = sgd_runs[128, False]
 sgd_at_budget = float(np.interp(sgd_steps_budget, steps128, gaps128))
+if run.profile != "smoke":
+    assert sgd_at_budget < gd_at_budget  # "SGD wins early, per unit of computation"
 
 k_proj = 49
 R = np.random.default_rng((run.seed, 3)).normal(size=(196, k_proj)) / math.sqrt(k_proj)
@@ -1098,7 +1343,8 @@ def project(X_):
 
 
 X_proj, X_val_proj = project(X), project(X_val)
-w_proj = newton_solve(X_proj, y, lam)
+w_proj = newton_solve(X_proj, y, lam)[0]
+assert np.linalg.norm(gradient(w_proj, X_proj, y, lam)) < 1e-10  # Newton converged here too
 proj_val_error = error_rate(w_proj, X_val_proj, y_val)
 t_full = measure(lambda: gradient(w_star, X, y, lam), repeat=run.repeat, warmup=1)
 w_proj_probe = np.zeros(k_proj + 1)
@@ -1120,7 +1366,8 @@ table = [
          for k, label in (("none", "none"), ("full", "full $B^{-1}$"), ("Jacobi", "Jacobi")))),
     ("Adam", "$n$ and $\\kappa$", "mini-batches, momentum and a diagonal preconditioner",
      "runs on mini-batches, step not tied to $L$; floor "
-     f"{adam_mb_floor:.1e} at $b$ = 128, no linear rate with full batches"),
+     f"{adam_mb_floor:.1e} at $b$ = 128; full batch, lr 0.01: "
+     f"{adam_runs['Adam, full batch, lr 0.01'][1][-1]:.1e} after {adam_updates} updates"),
     ("random projection", "$d$", "replaces $d$ features by $k \\ll d$ random combinations",
      f"gradient {t_full.seconds / t_proj.seconds:.1f} times faster ({1e3 * t_full.seconds:.2f} ms "
      f"$\\to$ {1e3 * t_proj.seconds:.2f} ms) with $k$ = {k_proj}; validation error "
@@ -1153,11 +1400,15 @@ display(Markdown("| method | addresses | what it does | measured here |\n|---|--
 #   {glue:text}`gd_slope_predicted:.2e` to {glue:text}`gd_error_pct:.1f` %.
 # - Nesterov's momentum $(\sqrt\kappa - 1)/(\sqrt\kappa + 1)$ makes the slope
 #   {glue:text}`nesterov_over_gd_slope:.1f` times steeper
-#   ({prf:ref}`prop-nesterov-quadratic`); stochastic gradients trade the linear rate for cheap
+#   ({prf:ref}`prop-nesterov-quadratic`), against {glue:text}`nesterov_ratio_asymptotic:.1f`
+#   predicted by the asymptotic slopes and {glue:text}`nesterov_ratio_window:.1f` once the
+#   double root's factor $t$ is included; stochastic gradients trade the linear rate for cheap
 #   updates and a noise floor, which momentum raises rather than lowers.
 # - A preconditioner changes the condition number that matters: the full curvature bound
 #   $B^{-1}$ brought it from {glue:text}`kappa_eff_none:.0f` to
-#   {glue:text}`kappa_eff_full:.1f`; a diagonal one, blind to correlated pixels, made it worse.
+#   {glue:text}`kappa_eff_full:.1f`; a diagonal one made it worse,
+#   {glue:text}`kappa_eff_jacobi:.0f`, because its slowest direction pairs the bias against
+#   the stroke pixels, where the rescaled regularizer is weak.
 #
 # ## Exercises
 #

@@ -1303,19 +1303,22 @@ for name in MODELS:
         description="mean accuracy over the whole shift grid",
     )
     glue(f"sweep_{key}_centre", float(h[centre, centre]), display=False)
+    # (record returns nothing: keep the values themselves for the asserts below)
     axis4[name] = (
-        results.record(
-            f"sweep_{key}_vertical4",
-            float((h[i4, centre] + h[j4, centre]) / 2),
-            unit="%",
-            description="mean accuracy, shifted 4 px up or down",
-        ),
-        results.record(
-            f"sweep_{key}_horizontal4",
-            float((h[centre, i4] + h[centre, j4]) / 2),
-            unit="%",
-            description="mean accuracy, shifted 4 px left or right",
-        ),
+        float((h[i4, centre] + h[j4, centre]) / 2),
+        float((h[centre, i4] + h[centre, j4]) / 2),
+    )
+    results.record(
+        f"sweep_{key}_vertical4",
+        axis4[name][0],
+        unit="%",
+        description="mean accuracy, shifted 4 px up or down",
+    )
+    results.record(
+        f"sweep_{key}_horizontal4",
+        axis4[name][1],
+        unit="%",
+        description="mean accuracy, shifted 4 px left or right",
     )
 glue("shift_step", run.shift_step, display=False)
 glue("shift_step_phrase", f"{run.shift_step} pixel{'s' * (run.shift_step > 1)}", display=False)

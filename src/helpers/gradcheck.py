@@ -11,11 +11,11 @@ through the normwise relative error ``||a - n|| / max(||a||, ||n||, floor)``: sc
 so one tolerance serves gradients of any size. It is normwise, not entrywise, because the
 finite differences carry an absolute rounding noise of ~1e-10 in every entry: an entry
 that is nearly zero (terms that cancel, a saturated tanh) would show a large entrywise
-relative error although the gradient is right (chapter 1 measures 1e-4 that way on a
-correct tanh network). In float64 a correct gradient gives ~1e-8 normwise, a wrong sign or
-transpose ~1e-1 or more; the default tolerance 1e-6 sits between the two with room on each
-side. Kinks such as ReLU's at 0 can land inside the difference interval: keep inputs away
-from them.
+relative error although the gradient is right (chapter 1 works the numbers: rounding noise
+of a few 1e-10 on an entry of 1e-7 is an entrywise error of ~1e-3, a false alarm). In
+float64 a correct gradient gives ~1e-8 normwise, a wrong sign or transpose ~1e-1 or more;
+the default tolerance 1e-6 sits between the two with room on each side. Kinks such as
+ReLU's at 0 can land inside the difference interval: keep inputs away from them.
 """
 
 from __future__ import annotations
