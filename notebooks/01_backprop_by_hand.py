@@ -79,7 +79,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from helpers import data, profiles, results
-from helpers.timing import Timing, format_seconds, measure, speed_ratio
+from helpers.timing import Timing, format_seconds, measure, ratio_verdict, speed_ratio
 
 run = profiles.setup(
     profile,
@@ -1025,11 +1025,12 @@ def measure_pair(f, g, rounds: int) -> tuple[Timing, Timing]:
 
 def verdict(ratio: float) -> str:
     """How to read a time ratio autograd / hand; within 10% is no clear winner on this machine."""
-    if ratio > 1.1:
-        return "autograd is the slower"
-    if ratio < 1 / 1.1:
-        return "autograd is the faster"
-    return "the two are within ten percent of each other, which run-to-run noise can produce"
+    return ratio_verdict(
+        ratio,
+        "autograd is the slower",
+        "autograd is the faster",
+        "the two are within ten percent of each other, which run-to-run noise can produce",
+    )
 
 
 BENCH_ROWS_SMALL = 64

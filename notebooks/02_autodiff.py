@@ -101,7 +101,7 @@ from torch.func import jacfwd, jacrev
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers.gradcheck import check_gradients
-from helpers.timing import measure
+from helpers.timing import measure, ratio_verdict
 
 rng = np.random.default_rng(run.seed)
 generator = torch.Generator().manual_seed(run.seed)
@@ -1329,11 +1329,12 @@ glue("jac_p_over_d", P / D, display=False)
 
 def vmap_verdict(loop_over_vmap: float) -> str:
     """Did vmap pay off? loop_over_vmap = time of the loop / time of the vmapped version."""
-    if loop_over_vmap > 1.1:
-        return "it paid off in this run"
-    if loop_over_vmap < 1 / 1.1:
-        return "it did not pay off in this run"
-    return "it made no clear difference in this run (within ten percent)"
+    return ratio_verdict(
+        loop_over_vmap,
+        "it paid off in this run",
+        "it did not pay off in this run",
+        "it made no clear difference in this run (within ten percent)",
+    )
 
 
 rows_over_jacrev = benchmark["cpu", 3, "reverse, P backward passes"] / benchmark[

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from helpers.timing import Timing, format_seconds, measure, speed_ratio
+from helpers.timing import Timing, format_seconds, measure, ratio_verdict, speed_ratio
 
 
 def test_measure_excludes_warmup_and_takes_the_median() -> None:
@@ -36,3 +36,10 @@ def test_ratio_and_formatting() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="repeat"):
         measure(lambda: None, repeat=0)
+
+
+def test_ratio_verdict_has_a_band_of_no_winner() -> None:
+    words = ("slower", "faster", "tie")
+    assert [ratio_verdict(r, *words) for r in (1.2, 0.8, 1.05, 1 / 1.05)] == [
+        "slower", "faster", "tie", "tie"]
+    assert ratio_verdict(1.3, *words, margin=1.5) == "tie"

@@ -75,3 +75,13 @@ def measure(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, number: 
 def speed_ratio(slow: Timing, fast: Timing) -> float:
     """How many times faster ``fast`` is than ``slow`` (ratio of the medians)."""
     return slow.seconds / fast.seconds
+
+
+def ratio_verdict(ratio: float, above: str, below: str, within: str, margin: float = 1.1) -> str:
+    """Words for a time ratio that timing noise may blur: ``above`` if it exceeds ``margin``,
+    ``below`` if it is under ``1 / margin``, else ``within`` (no clear winner)."""
+    if ratio > margin:
+        return above
+    if ratio < 1 / margin:
+        return below
+    return within
