@@ -655,9 +655,11 @@ glue("cnn_floor", test_dead * math.log(2), display=False)
 glue("cnn_w_ratio", float(p_cnn[1] / p_cnn[0]), display=False)
 glue("cnn_v_ratio", float(p_cnn[3] / p_cnn[2]), display=False)
 glue("cnn_w_norm", float(np.hypot(p_cnn[0], p_cnn[1])), display=False)
-glue("cnn_w1_sign", f"the learned filter has $w_1 {'>' if p_cnn[0] > 0 else '<'} 0$ (and the "
-     f"ratio $w_2/w_1$ above), so here the dead inputs are, approximately, the "
-     f"{'increasing' if p_cnn[0] > 0 else 'decreasing'} ones", display=False)
+# a phrase with math: glued as Markdown, pasted with glue:md (glue:text shows the dollars)
+glue("cnn_w1_sign", Markdown(
+    f"the learned filter has $w_1 {'>' if p_cnn[0] > 0 else '<'} 0$ (and the ratio $w_2/w_1$ "
+    f"above), so here the dead inputs are, approximately, the "
+    f"{'increasing' if p_cnn[0] > 0 else 'decreasing'} ones"), display=False)
 
 # %% [markdown]
 # Hand-written SGD, after {glue:text}`cnn_trajectory_steps` steps, agrees with
@@ -681,7 +683,7 @@ glue("cnn_w1_sign", f"the learned filter has $w_1 {'>' if p_cnn[0] > 0 else '<'}
 # {glue:text}`cnn_dead_pct:.1f`% of the test inputs both ReLUs are off. For a filter that is
 # a *positive* multiple of $(1, -1)$ these are the inputs that increase,
 # $x_1 \le x_2 \le x_3$ (for a negative multiple they would be the decreasing ones);
-# {glue:text}`cnn_w1_sign`. On those inputs $\hat y = 0$, so the loss is $\ln 2$ whatever
+# {glue:md}`cnn_w1_sign:myst`. On those inputs $\hat y = 0$, so the loss is $\ln 2$ whatever
 # the read-out weights. There, every partial derivative in
 # {eq}`bp-cnn-dv`, {eq}`bp-cnn-dw` vanishes ($o_k = 0$ and $H(a_k) = 0$): the examples are
 # classified correctly by the tie rule, but they teach the network nothing and set a floor

@@ -1589,9 +1589,13 @@ for device_type, (_, rows) in sweeps.items():
                    description=f"median factor between measured time and model, {device_type}")
     results.record(f"time_model_outliers_{device_type}", len(outliers),
                    description=f"sweep points more than 3x from the time model, {device_type}")
-    glue(f"crossing_sentence_d_{device_type}", crossing_sentence(rows, "D"), display=False)
-    glue(f"crossing_sentence_p_{device_type}", crossing_sentence(rows, "P"), display=False)
-    glue(f"time_model_outlier_sentence_{device_type}", (
+    # sentences with math or code are glued as Markdown and pasted with {glue:md}`name:myst`
+    # (glue:text would show the dollar signs and backticks)
+    glue(f"crossing_sentence_d_{device_type}", Markdown(crossing_sentence(rows, "D")),
+         display=False)
+    glue(f"crossing_sentence_p_{device_type}", Markdown(crossing_sentence(rows, "P")),
+         display=False)
+    glue(f"time_model_outlier_sentence_{device_type}", Markdown(
         f"{len(outliers)} of the {len(rows)} points are off by more than a factor of three, "
         f"the worst by {max(errors):.1f}: {outlier_text(outliers, t0, c)}" if outliers else
         f"none of the {len(rows)} points is off by more than a factor of three (the worst by "
@@ -1601,7 +1605,7 @@ t0, c = time_model["cpu"]
 rows = sweeps["cpu"][1]
 fastest = min(rows, key=lambda r: r["seconds"])
 where = f"{fastest['mode']} mode at ${fastest['sweep']}$ = {fastest['size']}"
-glue("time_model_t0_sentence", (
+glue("time_model_t0_sentence", Markdown(
     f"The fastest Jacobian of the sweep ({where}) took {fastest['seconds'] * 1e3:.2f} ms, less "
     "than $t_0$ itself: $t_0$ is an intercept that absorbs what the multiply-add count misses "
     "at these sizes, not the measured cost of an empty call." if fastest["seconds"] < t0 else
@@ -1651,8 +1655,8 @@ for n_rows in layout_rows:
         results.record("layout_transposed_us", layout_transposed.seconds * 1e6, unit="µs",
                        description="W.T @ A.T, the same product in the layout of a vmapped VJP")
         glue("layout_ratio", layout_ratio[4], display=False)
-glue("layout_ratio_text", join_words(f"{layout_ratio[n]:.1f}" for n in layout_rows) + " times "
-     "as long as $AW$ at " + join_words(layout_rows) + " rows", display=False)
+glue("layout_ratio_text", Markdown(join_words(f"{layout_ratio[n]:.1f}" for n in layout_rows)
+     + " times as long as $AW$ at " + join_words(layout_rows) + " rows"), display=False)
 
 slow_layouts = {n for n, ratio in layout_ratio.items() if ratio > 3}
 lifted = sorted({r["size"] if r["sweep"] == "P" else run.cross_fixed for r in rows
@@ -1673,7 +1677,7 @@ else:
         f"{join_words(lifted)}), not all are at a number of rows where the transposed layout "
         "was measured more than three times slower, so in this run the layout explains at "
         "most part of the gap.")
-glue("layout_sentence", layout_sentence, display=False)
+glue("layout_sentence", Markdown(layout_sentence), display=False)
 
 accelerators = [d for d in DEVICES if d.type != "cpu"]
 if accelerators:
@@ -1694,13 +1698,13 @@ else:
 # %% [markdown]
 # On the CPU with $K$ = {glue:text}`cross_width` and the other dimension fixed at
 # {glue:text}`cross_fixed`, the model puts the crossover at $D = P$ =
-# {glue:text}`cross_fixed`. {glue:text}`crossing_sentence_d_cpu`
-# {glue:text}`crossing_sentence_p_cpu`
+# {glue:text}`cross_fixed`. {glue:md}`crossing_sentence_d_cpu:myst`
+# {glue:md}`crossing_sentence_p_cpu:myst`
 #
 # The fitted time model is $t_0$ = {glue:text}`time_model_overhead_cpu_us:.0f` µs plus
 # multiply-adds at {glue:text}`time_model_rate_cpu_gflops:.0f` GFLOP/s. It is within a factor
 # of {glue:text}`time_model_median_factor_cpu:.2f` of the measured time at the median point,
-# and {glue:text}`time_model_outlier_sentence_cpu`. {glue:text}`time_model_t0_sentence`
+# and {glue:md}`time_model_outlier_sentence_cpu:myst`. {glue:md}`time_model_t0_sentence:myst`
 #
 # Reading the plots:
 #
@@ -1718,9 +1722,9 @@ else:
 #   graph). {glue:text}`last_crossing_sentence`
 # - **Points far above the model: a hypothesis.** The measurement just above timed the thin
 #   product of a vmapped VJP in two layouts: $W^\top A^\top$ took
-#   {glue:text}`layout_ratio_text`, for the same multiply-adds. Where the BLAS
+#   {glue:md}`layout_ratio_text:myst`, for the same multiply-adds. Where the BLAS
 #   library has a slow path for a layout, every reverse-mode Jacobian with that many rows of
-#   adjoints would pay for it. {glue:text}`layout_sentence` A cost model of multiply-adds
+#   adjoints would pay for it. {glue:md}`layout_sentence:myst` A cost model of multiply-adds
 #   cannot see such effects.
 # - **The rule to remember** is the one the model gives: the cost of a Jacobian by forward
 #   mode scales with the number of inputs, by reverse mode with the number of outputs

@@ -992,9 +992,9 @@ plt.show()
 # run's slope lies between its two predictions, including the guesses that the global theory
 # does not cover.
 #
-# 000's hint, momentum between 0.75 and 0.95, amounts by $\beta = (\sqrt\kappa - 1)/(\sqrt\kappa
-# + 1)$ to guessing a condition number between {glue:text}`hint_kappa_low:.0f` and
-# {glue:text}`hint_kappa_high:.0f`. {glue:text}`hint_sentence`
+# 000's hint, momentum between 0.75 and 0.95, amounts by
+# $\beta = (\sqrt\kappa - 1)/(\sqrt\kappa + 1)$ to guessing a condition number between
+# {glue:text}`hint_kappa_low:.0f` and {glue:text}`hint_kappa_high:.0f`. {glue:text}`hint_sentence`
 #
 # ## Stochastic gradients
 #

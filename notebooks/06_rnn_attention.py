@@ -339,8 +339,8 @@ print(f"{len(train_seqs):,} training and {len(val_seqs):,} validation sequences 
 # - $\partial J / \partial J_t = 1$, and the softmax-cross-entropy gradient is
 #   $\mathbf{g}_{\mathbf{o}_t} = \hat{\mathbf{y}}_t - \mathbf{y}_t$, as in Chapter 1.
 # - $\mathbf{h}_t$ affects $J$ through $\mathbf{o}_t$ and through $\mathbf{z}_{t+1}$:
-#   $\mathbf{g}_{\mathbf{h}_t} = \mathbf{W}_{hy}^\top \mathbf{g}_{\mathbf{o}_t}
-#   + \mathbf{W}_{hh}^\top \mathbf{g}_{\mathbf{z}_{t+1}}$, with $\mathbf{g}_{\mathbf{z}_4} = 0$.
+#   $\mathbf{g}_{\mathbf{h}_t} = \mathbf{W}_{hy}^\top \mathbf{g}_{\mathbf{o}_t} +
+#   \mathbf{W}_{hh}^\top \mathbf{g}_{\mathbf{z}_{t+1}}$, with $\mathbf{g}_{\mathbf{z}_4} = 0$.
 # - Through the activation, $\mathbf{g}_{\mathbf{z}_t} = \psi'(\mathbf{z}_t) \odot
 #   \mathbf{g}_{\mathbf{h}_t}$.
 # - Each use of a shared weight adds an outer product:

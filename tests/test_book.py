@@ -13,6 +13,7 @@ Without Chromium the browser checks are skipped with the reason, except under CI
 
 from __future__ import annotations
 
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -99,6 +100,55 @@ class _ExternalResources(HTMLParser):
             self.found.append(f"inline {kind}: ...{data[start : start + 100]}")
 
 
+#: What must not survive into the text a reader sees: TeX delimiters, backticks, bold markers
+#: and MyST roles. Each is a sign of markup that was not rendered, e.g. a phrase with math
+#: pasted with glue:text (plain text) instead of glue:md, or a line of a paragraph that starts
+#: with "+ " and so became a list item, cutting a formula in two.
+_UNRENDERED = re.compile(
+    r"\$|`|\*\*|\\[(\[]|\\(?:mathbf|frac|sqrt|operatorname)\b"
+    r"|\{(?:glue|cite|eq|doc|ref|numref|prf)(?::[a-z]+)?\}"
+)
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+              "source", "track", "wbr"}
+
+
+class _VisibleText(HTMLParser):
+    """The text of a page as a reader sees it, without code, scripts and typeset math."""
+
+    _HIDDEN_TAGS = {"script", "style", "pre", "code", "svg", "textarea", "head"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._open: list[bool] = []  # per open element: does it hide its content?
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID_TAGS:
+            return
+        classes = (dict(attrs).get("class") or "").split()
+        hides = tag in self._HIDDEN_TAGS or "math" in classes
+        self._open.append(hides)
+        self._hidden += hides
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in _VOID_TAGS and self._open:
+            self._hidden -= self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def unrendered_markup(page_html: str) -> list[tuple[str, str]]:
+    """Each piece of markup left in the visible text of a page, with 60 characters around."""
+    parser = _VisibleText()
+    parser.feed(page_html)
+    text = "".join(parser.parts)
+    return [(m.group(), text[max(0, m.start() - 60) : m.end() + 60].replace("\n", " "))
+            for m in _UNRENDERED.finditer(text)]
+
+
 def _toc_pages() -> list[str]:
     """The pages of the book, in order, as paths below the HTML folder (``book/x.html``)."""
     return [f"{page}.html" for page in toc_files(ROOT)]
@@ -153,6 +203,25 @@ def test_no_page_loads_anything_from_another_host(html: Path) -> None:
         if parser.found:
             offenders[str(path.relative_to(html))] = parser.found
     assert not offenders, f"pages with external scripts, styles or media: {offenders}"
+
+
+def test_unrendered_markup_is_found_and_rendered_markup_is_not() -> None:
+    page = (
+        '<head><title>a $ in the title</title></head><p>rendered <span class="math">\\(x\\)'
+        '</span> and <code>a = `b`</code>, <pre>print("$x")</pre><br> but pasted $B = 5$ and '
+        "{glue:text}`x` and a cut formula \\mathbf{g}</p>"
+    )
+    found = [token for token, _ in unrendered_markup(page)]
+    assert found == ["$", "$", "{glue:text}", "`", "`", "\\mathbf"]
+
+
+def test_no_page_shows_unrendered_markup(html: Path) -> None:
+    offenders = {}
+    for path in sorted(html.rglob("*.html")):
+        found = unrendered_markup(path.read_text(encoding="utf8", errors="replace"))
+        if found:
+            offenders[str(path.relative_to(html))] = [context for _, context in found[:3]]
+    assert not offenders, f"markup shown as text instead of rendered: {offenders}"
 
 
 # --- helpers.book ------------------------------------------------------------------------
