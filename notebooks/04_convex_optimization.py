@@ -761,8 +761,9 @@ results.record("gd_slope_predicted", gd_predicted, unit="ln per update",
                description="GD, step 1/L: 2 ln max|1 - h/L| over the Hessian spectrum at w*")
 gd_check = results.compare("gd_slope_vs_prediction", gd_slope, gd_predicted,
                            tolerance=0.2 * abs(gd_predicted),
-                           source="issue acceptance; prediction from this chapter's spectrum "
-                                  "(eq-local-slope), not a number of 000",
+                           source="this chapter's prediction from the Hessian spectrum "
+                                  "(eq-local-slope), not a number of 000; 20% is our "
+                                  "acceptance margin for a slope fitted over a finite window",
                            description=f"GD slope vs local prediction 2 ln(1 - mu*/L), within "
                                        f"20% (kappa {kappa:.1f})")
 assert gd_check.holds  # acceptance: within 20% of the prediction for the step used
@@ -878,8 +879,8 @@ results.record("nesterov_slope_window", nest["window"], unit="ln per update",
                            "over the measured window")
 speedup = results.compare("nesterov_over_gd_slope", nest["slope"] / gd_slope, 3.0,
                           tolerance=0.0, rule="at_least",
-                          source="issue acceptance; 000 P4(d) says only that the slope is "
-                                 "about -kappa^(-1/2) and steeper than GD's",
+                          source="our acceptance bound; 000 P4(d) says only that the slope "
+                                 "is about -kappa^(-1/2) and steeper than GD's",
                           description=f"Nesterov slope / GD slope, at least 3 (kappa "
                                       f"{kappa:.1f}, sqrt(kappa) {math.sqrt(kappa):.1f})")
 assert speedup.holds  # acceptance: Nesterov at least 3x steeper than gradient descent

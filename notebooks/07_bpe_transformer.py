@@ -791,7 +791,8 @@ display(
 #
 # applied to token embeddings plus sine-cosine position codes,
 # $P_{t,2i} = \sin(t/10000^{2i/d})$ and $P_{t,2i+1} = \cos(t/10000^{2i/d})$, and followed by
-# a linear map to one logit per vocabulary entry. Nothing has a bias (the source's choice;
+# a linear map to one logit per vocabulary entry. LayerNorm {cite:p}`ba2016layer` standardizes
+# each position's vector over its $d$ features. Nothing has a bias (the source's choice;
 # `nn.LayerNorm(bias=False)` keeps its gain). Attention is ours, from above: no
 # `nn.MultiheadAttention`, `nn.Transformer*` or fused kernel inside the model. The attention
 # module can return its intermediate tensors, so that we can assert their shapes.
@@ -1381,7 +1382,8 @@ display(
 # random windows of `context + 1` characters (no padding needed). First the generation of
 # the untrained model, then the training curves and the generation after training.
 #
-# The reference numbers are nanoGPT's (Karpathy's character-level Shakespeare recipes). Its
+# The reference numbers are nanoGPT's {cite:p}`karpathy2022nanogpt`, Karpathy's character-level
+# Shakespeare recipes on the corpus of char-rnn {cite:p}`karpathy2015unreasonable`. Its
 # CPU recipe trains {glue:text}`nanogpt_cpu_recipe`, and reaches a validation loss of about
 # {glue:text}`nanogpt_cpu_val:.2f`; its GPU recipe trains {glue:text}`nanogpt_gpu_recipe`,
 # and reaches about {glue:text}`nanogpt_gpu_val:.2f`. nanoGPT uses pre-norm blocks, learned
@@ -1522,17 +1524,19 @@ char_val_loss = char_history["val"][-1]
 on_gpu = run.profile == "gpu"
 reference_recipe = "gpu" if on_gpu else "cpu"
 reference_val = NANOGPT_VAL[reference_recipe]
-tolerance = 0.13 if on_gpu else 0.22  # acceptance: at most 1.6 (gpu), 2.1 (cpu and smoke)
+# Our acceptance bound, asserted below: a margin over nanoGPT's 1.47 (gpu) and 1.88 (cpu) for the
+# differences of recipe stated in the text. The reference itself gets no verdict (rule "beside").
+char_bound = 1.6 if on_gpu else 2.1
 data_ratio = predicted_chars(char_recipe) / predicted_chars(NANOGPT[reference_recipe])
-char_check = results.compare(
+results.compare(
     "char_val_loss",
     char_val_loss,
     reference_val,
-    tolerance=tolerance,
-    rule="at_most",
+    tolerance=0.0,
+    rule="beside",
     source=f"nanoGPT shakespeare_char ({reference_recipe.upper()} recipe)",
     description=(
-        f"character-level validation loss, acceptance bound {reference_val + tolerance:.1f}. "
+        f"character-level validation loss (our acceptance bound, asserted: {char_bound:.1f}). "
         f"Ours: post-norm, sine-cosine positions, {recipe_text(char_recipe)}. Reference: "
         f"nanoGPT's {reference_recipe.upper()} recipe, pre-norm, learned positions, "
         f"{recipe_text(NANOGPT[reference_recipe])}; ours predicted {data_ratio:.3g} times as "
@@ -1563,7 +1567,7 @@ glue("char_initial_loss", char_history["val"][0], display=False)
 glue("char_jensen_gap", jensen_gap, display=False)
 glue("char_reference_name", reference_recipe.upper(), display=False)
 glue("char_reference_val", reference_val, display=False)
-glue("char_bound", reference_val + tolerance, display=False)
+glue("char_bound", char_bound, display=False)
 glue(
     "char_data_sentence",
     f"Our model predicted as many characters in training as that recipe, "
@@ -1601,7 +1605,7 @@ glue("n_sample_chars", N_SAMPLE, display=False)
 assert untrained_loss > math.log(len(chars))  # above the uniform guess, as Jensen predicts
 assert jensen_gap > 0
 if run.profile != "smoke":
-    assert char_check.holds, char_val_loss  # acceptance: <= 2.1 (cpu), <= 1.6 (gpu)
+    assert char_val_loss <= char_bound, char_val_loss  # acceptance: 2.1 (cpu), 1.6 (gpu)
     assert words_after > words_before, (words_after, words_before)
 
 fig, ax = plt.subplots(figsize=(8, 4.5))
