@@ -36,6 +36,13 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+#: The offline data mirror: ``$NB_DATA`` when set, else ``../shared/data`` beside the repository.
+MIRROR = (
+    Path(os.environ["NB_DATA"]).resolve()
+    if os.environ.get("NB_DATA")
+    else REPO_ROOT.parent / "shared" / "data"
+)
+
 TOY_REPOSITORY = "https://github.com/example/toy-book"
 def require_chromium() -> None:
     """The browser checks need Debian's Chromium and the playwright package."""

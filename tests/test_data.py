@@ -11,7 +11,6 @@ import dataclasses
 import gzip
 import hashlib
 import http.server
-import os
 import re
 import shutil
 import threading
@@ -20,16 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require
+from conftest import MIRROR, require
 
 from helpers import data
 from helpers.data import DATASETS, CorruptDatasetError, DatasetNotFoundError
 
-MIRROR = (
-    Path(os.environ["NB_DATA"]).resolve()
-    if os.environ.get("NB_DATA")
-    else Path(__file__).resolve().parents[2] / "shared" / "data"
-)
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 CLOSED_PORT = "http://127.0.0.1:9"  # the discard port: nothing listens there
 

@@ -18,10 +18,11 @@ def test_numerical_gradient_of_a_quadratic_form_is_exact_to_rounding() -> None:
     rng = np.random.default_rng(0)
     A = rng.normal(size=(4, 4))
     x = rng.normal(size=4)
+    x_before = x.copy()
     numeric = numerical_gradient(lambda: x @ A @ x, x)
     # centred differences are exact for quadratics: only rounding error, ~1e-10 relative
     assert relative_error(numeric, (A + A.T) @ x) < 1e-8
-    assert np.array_equal(x, x.copy())  # x is restored
+    assert np.array_equal(x, x_before)  # x is restored, bit for bit
 
 
 def test_a_linear_layer_passes_and_its_broken_variants_fail() -> None:

@@ -49,7 +49,7 @@ def test_status_row() -> None:
 
 def test_reproduction_rows_show_reference_beside_ours() -> None:
     page = pages.reproduction_page([ENTRY])
-    assert "1 of 2 reference numbers are reproduced" in page
+    assert "1 of the 2 rows with a verdict hold" in page
     assert ("| 2-layer CNN, in-domain test accuracy | 001 P3.5 | 87.9 % | 86.91 % | ± 3 | cpu "
             "| ✅ holds |") in page
     assert "| 54.7 % | 40 % | ≥ ref − 10 | cpu | ❌ misses |" in page
@@ -60,6 +60,13 @@ def test_beside_rows_have_no_verdict_and_are_not_counted() -> None:
               "rule": "beside", "source": "002 5.4(a)", "unit": "nats/token", "holds": None,
               "description": "validation loss per token (another tokenizer)"}
     page = pages.reproduction_page([{**ENTRY, "comparisons": [*ENTRY["comparisons"], beside]}])
-    assert "1 of 2 reference numbers are reproduced. 1 more is shown beside ours" in page
+    assert "1 of the 2 rows with a verdict hold. 1 more is shown beside ours" in page
     assert ("| validation loss per token (another tokenizer) | 002 5.4(a) | 2.29 nats/token | "
             "3.45 nats/token | — | cpu | — beside |") in page
+
+
+def test_a_commit_that_is_not_a_hash_is_shown_whole() -> None:
+    entry = {**ENTRY, "provenance": {**ENTRY["provenance"], "git_dirty": False,
+                                     "git_commit": "unknown (not a git checkout)"}}
+    assert "| `unknown (not a git checkout)` |" in pages.status_page([entry])
+    assert "| `0123456789 (modified)` |" in pages.status_page([ENTRY])

@@ -37,10 +37,20 @@ def test_unknown_profile_lists_the_valid_names(
     if origin == "environment":
         monkeypatch.setenv("NB_PROFILE", "fast")
     with pytest.raises(profiles.ProfileError) as error:
-        profiles.resolve_profile("fast")
+        profiles.resolve_profile(None if origin == "environment" else "fast")
     message = str(error.value)
     assert "'fast'" in message and "smoke, cpu, gpu, auto" in message
     assert ("NB_PROFILE" in message) == (origin == "environment")
+
+
+def test_a_misspelled_parameter_fails_even_when_the_environment_decides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the test suite sets NB_PROFILE=smoke for every notebook: a typo must not hide behind it
+    monkeypatch.setenv("NB_PROFILE", "smoke")
+    assert profiles.resolve_profile("gpu") == "smoke"
+    with pytest.raises(profiles.ProfileError, match="'gpuu'.*parameter"):
+        profiles.resolve_profile("gpuu")
 
 
 def test_gpu_profile_refuses_a_machine_without_accelerator() -> None:

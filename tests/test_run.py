@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def test_passing_notebook_is_stamped_with_provenance_and_results(toy_book: Path)
     (comparison,) = summary["comparisons"]
     assert comparison["name"] == "std_x" and comparison["holds"] is True
     assert abs(comparison["ours"] - 1.0) < 0.5
-    assert "01_toy" in done.stdout and "ok" in done.stdout  # the summary table
+    # the summary table's row: notebook, action, profile, device, wall time, status
+    assert re.search(r"^01_toy\s+ran\s+smoke\s.*\sok\s*$", done.stdout, re.M), done.stdout
 
 
 def test_a_failure_is_reported_and_the_others_still_run(toy_book: Path) -> None:
@@ -96,6 +98,16 @@ def test_bad_input_is_an_error_before_anything_runs(
     assert done.returncode == 2
     assert message in done.stderr, done.stderr
     assert not (toy_book / "out").exists()
+
+
+def test_an_executed_copy_is_not_taken_for_a_source(toy_book: Path) -> None:
+    source = write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING)
+    copy = toy_book / "book" / "notebooks" / "01_toy.ipynb"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(source.read_bytes())
+    done = run_runner(toy_book, "--profile", "cpu", "book/notebooks/01_toy.ipynb", *SCRATCH)
+    assert done.returncode == 2 and "is not a source notebook" in done.stderr, done.stderr
+    assert copy.read_bytes() == source.read_bytes()  # papermill never wrote onto it
 
 
 def test_env_profile_and_flag_must_agree(toy_book: Path) -> None:

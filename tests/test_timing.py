@@ -19,6 +19,7 @@ def test_measure_excludes_warmup_and_takes_the_median() -> None:
     timing = measure(work, repeat=5, warmup=1)
     assert len(calls) == 6 and len(timing.runs) == 5
     assert 0.0015 < timing.seconds < 0.03 and timing.best <= timing.seconds
+    assert max(timing.runs) < 0.03  # the 50 ms warm-up call is in none of the timed runs
 
 
 def test_number_divides_each_run() -> None:

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 import nbformat
-from conftest import REPO_ROOT, require, run_runner
+from conftest import MIRROR, REPO_ROOT, require, run_runner
 
 from helpers import data
 
@@ -29,7 +29,7 @@ def _stand_in(folder: Path, name: str, stories: list[str]) -> None:
 
 
 def test_chapter_6_trains_on_the_full_files(tmp_path: Path, monkeypatch) -> None:
-    mirror = REPO_ROOT.parent / "shared" / "data"
+    mirror = MIRROR
     require((mirror / "tinystories" / SAMPLE).is_file(), f"offline mirror not found at {mirror}")
     monkeypatch.setenv("NB_DATA", str(mirror))
     stories = data.load_tinystories("sample")

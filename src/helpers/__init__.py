@@ -3,7 +3,9 @@
 Modules: `profiles` (smoke / cpu / gpu scales, seeding, device), `data` (datasets, offline
 mirror, downloads with verification), `results` (headline numbers and reference
 comparisons), `run` (the papermill runner with provenance), `pages` (the Status and
-Reproduction pages).
+Reproduction pages), `integrity` (what is stale, unsynced or missing), `book` (the HTML
+build with offline MathJax), `gradcheck` (finite-difference gradient checks) and `timing`
+(measurements and their ratios).
 """
 
 __version__ = "0.1.0"

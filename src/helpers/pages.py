@@ -9,6 +9,7 @@ the results of the executed copies on main; a test checks they are up to date.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,10 @@ Every chapter is a notebook that the runner (`python -m helpers.run`) executed t
 bottom; the page you read is that executed copy. This table says how each one was run: the
 profile (`smoke`, `cpu` or `gpu`, see {doc}`setup`), the device, how long it took, when,
 from which commit of the book, and whether it finished without an error. The same facts are
-stored in each executed notebook's metadata under `provenance`.
+stored in each executed notebook's metadata under `provenance`, with the versions of the
+packages that ran it and a hash of the notebook's source. A commit marked *(modified)* had
+uncommitted changes in the working tree when the notebook ran; the source hash pins what
+ran, and `python -m helpers.integrity` fails when it differs from the committed source.
 """
 
 REPRODUCTION_INTRO = """\
@@ -34,10 +38,18 @@ The source problem sets give reference numbers: accuracies, losses, timings. Eac
 below puts one of them beside the number our notebook computed in its last run, with the
 tolerance we consider a reproduction and whether it holds. The rule is one of: *within*
 (the difference is at most the tolerance), *at least* (ours is not below the reference by
-more than the tolerance) and *at most*. Where a row does not hold, the chapter explains by
-how much and why. A row with the rule *beside* has no verdict: the two numbers were not
-measured alike (another tokenizer, a smaller scale, other hardware), its quantity says how,
-and the reference is there for orientation only.
+more than the tolerance) and *at most*; the chapter explains each tolerance at the check
+that records the row. Where a row does not hold, the chapter explains by how much and why.
+A few rows compare with a number that is not in the sources, an acceptance bound of ours or
+a prediction of the chapter's own theory, and their Source column says so. A row with the
+rule *beside* has no verdict: the two numbers were not measured alike (another tokenizer,
+a smaller scale, other hardware), its quantity says how, and the reference is there for
+orientation only.
+
+The Source column names the problem sets by number (and sections within them):
+000 UPenn ESE 546, homework 3; 001 USC CSCI machine learning, homework 3; 002 CMU
+10-301/601, homework 7; 003 Concordia COMP 499/691, assignment 1; 004 Cornell CS 4787,
+prelim. nanoGPT is Karpathy's reference implementation {cite:p}`karpathy2022nanogpt`.
 """
 
 
@@ -79,7 +91,9 @@ def status_page(entries: list[dict[str, Any]]) -> str:
     rows = []
     for entry in entries:
         p = entry["provenance"]
-        commit = p["git_commit"][:10] + (" (modified)" if p.get("git_dirty") else "")
+        commit = p["git_commit"]  # a hash, or a sentence such as "unknown (not a git checkout)"
+        commit = commit[:10] if re.fullmatch(r"[0-9a-f]{7,40}", commit) else commit
+        commit += " (modified)" if p.get("git_dirty") else ""
         status = "✅ passed" if p["status"] == "ok" else f"❌ {p['status']}"
         rows.append([_chapter(entry), p["profile"], p["device"],
                      format_duration(p["wall_time_s"]), p["date"], f"`{commit}`", status])
@@ -114,7 +128,7 @@ def reproduction_page(entries: list[dict[str, Any]]) -> str:
     also = f" {shown} more {verb} shown beside ours without a verdict." if shown else ""
     return (
         REPRODUCTION_INTRO
-        + f"\n{held} of {len(rows) - shown} reference numbers are reproduced.{also}\n\n"
+        + f"\n{held} of the {len(rows) - shown} rows with a verdict hold.{also}\n\n"
         + _table(["Chapter", "Quantity", "Source", "Reference", "Ours", "Tolerance",
                   "Profile", "Verdict"], rows)
         + "\n"

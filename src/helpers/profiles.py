@@ -63,6 +63,8 @@ def requested_profile(parameter: str | None = None) -> tuple[str, str]:
 
     ``NB_PROFILE`` wins over the papermill parameter, which wins over ``auto``.
     """
+    if parameter is not None:  # a misspelled parameter is an error even when NB_PROFILE wins
+        check_name(parameter, origin="the notebook's `profile` parameter")
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         return check_name(env, origin=f"environment variable {ENV_VAR}"), ENV_VAR

@@ -102,6 +102,10 @@ def resolve_notebook(root: Path, name: str) -> Path:
         if candidate.suffix == ".py":
             candidate = candidate.with_suffix(".ipynb")
         if candidate.suffix == ".ipynb" and candidate.is_file():
+            if candidate.resolve().parent != (root / NOTEBOOKS_DIR).resolve():
+                # e.g. an executed copy in book/notebooks: papermill would overwrite its input
+                raise RunnerError(f"{name!r} is not a source notebook: sources are in "
+                                  f"{NOTEBOOKS_DIR}/ (run {candidate.stem!r} by its name)")
             return candidate.resolve()
     known = [path.stem for path in available_notebooks(root)]
     close = difflib.get_close_matches(Path(name).stem, known, n=3)

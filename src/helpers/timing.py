@@ -48,6 +48,8 @@ def format_seconds(seconds: float) -> str:
 def _synchronize() -> None:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
+    if torch.backends.mps.is_available():  # MPS, like CUDA, returns before the kernels finish
+        torch.mps.synchronize()
 
 
 def measure(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, number: int = 1) -> Timing:
