@@ -38,7 +38,9 @@
 # - reason about the memory of an MLP's weights and about what its nonlinearities are for.
 #
 # Prerequisites: the chain rule and backpropagation by hand from Chapter 1, matrix calculus
-# with shapes, a little PyTorch.
+# with shapes, a little PyTorch. For the theory in full, see {cite:t}`griewank2008evaluating`;
+# for automatic differentiation as machine learning uses it, the survey of
+# {cite:t}`baydin2018automatic`.
 
 # %% tags=["remove-cell"]
 # On Colab (or wherever this book's helpers are missing), install them from the repository.
@@ -768,6 +770,10 @@ engine_loss = engine_forward()
 forward_flops = FLOPS.counts["forward"]
 backward(engine_loss)
 backward_flops = FLOPS.counts["backward"]
+results.compare("lydia_forward_flops", forward_flops, 2 * n * d + 3 * n + 2 * d + 3,
+                tolerance=0, source="004 §4.3, its formula 2nd + 3n + 2d + 3 at this n and d",
+                description=f"forward FLOPs of squared loss + L1, counted by our engine under "
+                            f"004's conventions (n = {n}, d = {d})")
 torch_loss = lydia_loss(w_t, X_t, Y_t, 0.1)
 assert normwise_error(engine_loss.value, torch_loss.detach()) < 1e-12
 

@@ -41,7 +41,8 @@
 # strong convexity, a small quadratic and the roles of SGD, momentum, preconditioning, Adam
 # and random projection (Cornell CS 4787 prelim, sections 1.2, 2.2, 3 and 4.2, **004**).
 # Gradients are checked with the finite differences of Chapter 1; all optimizers are plain
-# NumPy in float64.
+# NumPy in float64. For the convex analysis behind the definitions, see
+# {cite:t}`boyd2004convex`, chapter 9.
 
 # %% tags=["remove-cell"]
 # On Colab (or wherever this book's helpers are missing), install them from the repository.
