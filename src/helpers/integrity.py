@@ -16,9 +16,15 @@ import nbformat
 import yaml
 
 from helpers.pages import render_pages
-from helpers.run import OUTPUT_DIR, RESULTS_DIR, read_provenance, source_hash
+from helpers.run import (
+    NOTEBOOKS_DIR,
+    OUTPUT_DIR,
+    RESULTS_DIR,
+    available_notebooks,
+    read_provenance,
+    source_hash,
+)
 
-NOTEBOOKS = "notebooks"
 PUBLISHED_PROFILES = ("cpu", "gpu")
 
 COLAB_CELL = """\
@@ -70,7 +76,7 @@ def toc_files(root: Path) -> list[str]:
 def check_twins(root: Path) -> list[str]:
     """Each ``notebooks/NN.py`` has an ``.ipynb`` twin with the same cells, and vice versa."""
     problems = []
-    folder = root / NOTEBOOKS
+    folder = root / NOTEBOOKS_DIR
     stems = {p.stem for p in folder.glob("*.py")} | {p.stem for p in folder.glob("*.ipynb")}
     for stem in sorted(stems):
         script, notebook = folder / f"{stem}.py", folder / f"{stem}.ipynb"
@@ -88,7 +94,7 @@ def check_conventions(root: Path) -> list[str]:
     """The source notebooks: no outputs, the Colab cell first, a ``profile`` parameter."""
     problems = []
     expected_colab = colab_cell(repository_url(root))
-    for path in sorted((root / NOTEBOOKS).glob("*.ipynb")):
+    for path in available_notebooks(root):
         name = path.relative_to(root)
         notebook = nbformat.read(path, as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -113,7 +119,7 @@ def check_toc(root: Path) -> list[str]:
     listed = set(toc_files(root))
     problems = [
         f"{path.relative_to(root)} is not in _toc.yml: add `- file: {OUTPUT_DIR / path.stem}`"
-        for path in sorted((root / NOTEBOOKS).glob("*.ipynb"))
+        for path in available_notebooks(root)
         if (OUTPUT_DIR / path.stem).as_posix() not in listed
     ]
     for entry in sorted(listed):
@@ -125,7 +131,7 @@ def check_toc(root: Path) -> list[str]:
 def check_executed(root: Path) -> list[str]:
     """Each notebook has a passing, fresh executed copy from a published profile."""
     problems = []
-    for source in sorted((root / NOTEBOOKS).glob("*.ipynb")):
+    for source in available_notebooks(root):
         executed = root / OUTPUT_DIR / source.name
         rerun = f"run `python -m helpers.run {source.stem}` and commit the result"
         provenance = read_provenance(executed)
@@ -143,7 +149,7 @@ def check_executed(root: Path) -> list[str]:
                             f"{provenance.get('profile')!r}; the book publishes cpu or gpu runs")
         if not (root / RESULTS_DIR / f"{source.stem}.json").is_file():
             problems.append(f"{source.stem} has no {RESULTS_DIR}/{source.stem}.json: {rerun}")
-    sources = {p.stem for p in (root / NOTEBOOKS).glob("*.ipynb")}
+    sources = {p.stem for p in available_notebooks(root)}
     for folder, suffix in ((OUTPUT_DIR, ".ipynb"), (RESULTS_DIR, ".json")):
         for orphan in sorted((root / folder).glob(f"*{suffix}")):
             if orphan.stem not in sources:

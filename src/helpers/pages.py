@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path("book") / "results"
+from helpers.run import RESULTS_DIR
+
 STATUS_PAGE = Path("book") / "status.md"
 REPRODUCTION_PAGE = Path("book") / "reproduction.md"
 
