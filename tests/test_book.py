@@ -254,6 +254,17 @@ def test_ensure_mathjax_extracts_a_cached_package(cached_package: Path, monkeypa
     assert not list(book.mathjax_dir(tmp_path).rglob("*-svg*.js")), "only CHTML is needed"
 
 
+def test_a_new_mathjax_pin_replaces_the_extracted_copy(cached_package: Path, monkeypatch) -> None:
+    monkeypatch.setattr(book.shutil, "which", lambda name: None)  # no npm needed
+    script = book.ensure_mathjax(cached_package)
+    version = book.mathjax_dir(cached_package) / "VERSION"
+    assert version.read_text().strip() == book.MATHJAX_VERSION
+    version.write_text("3.0.0\n")  # as if the pin had moved on since the folder was extracted
+    script.write_text("stale")
+    assert book.ensure_mathjax(cached_package) == script
+    assert version.read_text().strip() == book.MATHJAX_VERSION and script.stat().st_size > 1000
+
+
 def test_ensure_mathjax_without_npm_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(book.shutil, "which", lambda name: None)
     with pytest.raises(book.MathJaxError) as info:

@@ -149,6 +149,7 @@ def _extract(tarball: Path, dest: Path) -> None:
     if not (staging / MATHJAX_SCRIPT).is_file():
         shutil.rmtree(staging, ignore_errors=True)
         raise MathJaxError(f"{tarball} has no es5/{MATHJAX_SCRIPT}: not a MathJax 3 package")
+    (staging / "VERSION").write_text(MATHJAX_VERSION + "\n")  # which pin this folder holds
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)
 
@@ -156,9 +157,10 @@ def _extract(tarball: Path, dest: Path) -> None:
 def ensure_mathjax(root: Path) -> Path:
     """Make sure MathJax is in the book's static files; return the path of its script.
 
-    Does nothing when ``<root>/.cache/static/mathjax/tex-mml-chtml.js`` exists. Otherwise
-    fetches the pinned ``mathjax`` npm package into ``<root>/.cache/`` with ``npm pack``
-    (reusing a tarball already there) and extracts what the browser needs (about 3 MB).
+    Does nothing when ``<root>/.cache/static/mathjax/`` holds the script of the pinned
+    ``MATHJAX_VERSION`` (its ``VERSION`` file says which). Otherwise fetches the pinned
+    ``mathjax`` npm package into ``<root>/.cache/`` with ``npm pack`` (reusing a tarball
+    already there) and extracts what the browser needs (about 3 MB).
 
     Raises:
         MathJaxError: ``npm`` is missing or the fetch failed; the message says what to
@@ -166,7 +168,8 @@ def ensure_mathjax(root: Path) -> Path:
     """
     dest = mathjax_dir(root)
     script = dest / MATHJAX_SCRIPT
-    if script.is_file():
+    version = dest / "VERSION"
+    if script.is_file() and version.is_file() and version.read_text().strip() == MATHJAX_VERSION:
         return script
     tarball = _fetch_tarball(Path(root) / _CACHE_DIR)
     _extract(tarball, dest)
