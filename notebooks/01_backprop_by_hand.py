@@ -2068,6 +2068,8 @@ best_b, infeasible_b = best_way(scenario_b)
 
 
 def show_bytes(b):
+    if b == 0:
+        return "nothing"
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if b >= scale:
             return f"{b / scale:.3g} {unit}"
@@ -2082,7 +2084,8 @@ def cost_cell(cost, way, best, infeasible):
     return memory, work
 
 
-rows = ["| way | (a) memory | (a) FLOPs per step | (b) memory | (b) FLOPs per step |",
+rows = ["| way | (a) cached in memory | (a) FLOPs per step | (b) cached in memory "
+        "| (b) FLOPs per step |",
         "|---|---|---|---|---|"]
 for way in range(1, 7):
     cells = (*cost_cell(scenario_a[way], way, best_a, infeasible_a),
