@@ -2116,13 +2116,16 @@ glue("kernel_way5_flops_b", scenario_b[5][1], display=False)
 # features of each example make a step cost 80 FLOPs and the cache 1.6 GB, and way 5 in
 # scenario (b), where nothing fits but the map itself and kernelized SGD (way 3) would spend
 # {glue:text}`kernel_way3_flops_b:.2g` FLOPs per step against
-# {glue:text}`kernel_way5_flops_b:.2g`. Its sizes do not agree. The Gram matrix of scenario
-# (a) has $n^2 = 10^{14}$ entries, {glue:text}`kernel_gram_tb:.0f` TB in float32, not the
-# "about 4 TB" of the solution; and in (b) the cached approximate features are
-# $10^7 \cdot 2\cdot10^4 = 2\cdot10^{11}$ numbers, not $2\cdot10^{10}$:
-# {glue:text}`kernel_cache_gb:.0f` GB in float32 (400 GB would need 2-byte numbers). Both
-# slips err towards *smaller*, and neither changes a verdict; the Reproduction page lists
-# both rows as misses for this reason.
+# {glue:text}`kernel_way5_flops_b:.2g`. Its sizes do not agree (see the note).
+#
+# ```{note}
+# **On 004's sizes.** The Gram matrix of scenario (a) has $n^2 = 10^{14}$ entries,
+# {glue:text}`kernel_gram_tb:.0f` TB in float32, not the "about 4 TB" of the solution; and in
+# (b) the cached approximate features are $10^7 \cdot 2\cdot10^4 = 2\cdot10^{11}$ numbers, not
+# $2\cdot10^{10}$: {glue:text}`kernel_cache_gb:.0f` GB in float32 (400 GB would need 2-byte
+# numbers). Both slips err towards *smaller*, and neither changes a verdict; the Reproduction
+# page lists both rows as misses for this reason.
+# ```
 #
 # Way 5 relies on an approximate feature map. For the RBF kernel, *random Fourier features*
 # {cite:p}`rahimi2007random` are one: draw $\boldsymbol\omega_m \sim \mathcal{N}(0, 2\gamma I)$ and
