@@ -88,6 +88,8 @@ run = profiles.setup(
 run
 
 # %%
+import itertools
+import math
 from collections import Counter, deque
 from functools import partial
 
@@ -1740,6 +1742,95 @@ else:
 #   simulated field to one physical parameter, say), forward mode is.
 #
 # {glue:text}`gpu_sweep_sentence`
+
+# %% [markdown]
+# ## Short questions from 004, checked (§1 and §2)
+#
+# 004 opens with true/false items and short answers. Most of them are one line of reasoning,
+# and each can be checked with one line of code, so we do both.
+#
+# - **Broadcasting** (§1, item 4). Two shapes broadcast when, aligned at their last axes,
+#   each pair of sizes is equal or contains a 1 (a missing axis counts as 1); the result takes
+#   the larger size. For $(6, 6, 5, 1)$ and $(2, 6, 1, 2)$ the first axes are 6 and 2: neither
+#   is 1, so the two tensors do not broadcast. *False*, as the solution says. We write the rule
+#   and compare it with NumPy's and PyTorch's on random shapes.
+# - **Dimension of a product space** (§1, item 1). $V = \mathbb{R}^p \times \mathbb{R}^q$ has
+#   the basis $(\mathbf{e}_i, \mathbf{0})$, $(\mathbf{0}, \mathbf{f}_j)$: dimension $p + q$,
+#   not $pq$. Flattened, $V$ is $\mathbb{R}^{p+q}$, and the rank of many random elements
+#   says so.
+# - **The polynomial kernel** $k(\mathbf{x}, \mathbf{y}) = (1 + \mathbf{x}^\top\mathbf{y})^p$
+#   (§1, item 5) is a kernel: $1 + \mathbf{x}^\top\mathbf{y}$ is the inner product of
+#   $(1, \mathbf{x})$ and $(1, \mathbf{y})$, and products of kernels are kernels. So every Gram
+#   matrix is positive semi-definite; its smallest eigenvalue must be $\ge 0$ up to rounding.
+# - **Counting** (§2, items 2 and 3): an epoch of mini-batch Adam with $B = 100$ on
+#   $n = 5000$ examples has $n / B = 50$ steps, whatever $d$ and $\kappa$ are; a grid of
+#   $5 \times 4 \times 3$ values of $(\alpha, \beta, \lambda)$ is 60 training runs.
+#
+# Of the others, item 2 (an $\ell_2$ term makes a convex loss strongly convex) is proved in
+# Chapter 4, item 3 (backpropagation is a kind of automatic differentiation, while numerical
+# and symbolic differentiation are not) is this chapter's subject, and item 6 (positional
+# encodings) is used in Chapter 7.
+
+# %%
+def broadcast_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The broadcast of two shapes by the rule above, or None where they do not broadcast."""
+    width = max(len(a), len(b))
+    a, b = (1,) * (width - len(a)) + a, (1,) * (width - len(b)) + b
+    if any(x != y and 1 not in (x, y) for x, y in zip(a, b, strict=True)):
+        return None
+    return tuple(max(x, y) for x, y in zip(a, b, strict=True))
+
+
+def library_broadcast(a, b):
+    """NumPy's and PyTorch's answers (None where they raise), which must agree."""
+    answers = []
+    for broadcast in (np.broadcast_shapes, torch.broadcast_shapes):
+        try:
+            answers.append(tuple(broadcast(a, b)))
+        except (ValueError, RuntimeError):
+            answers.append(None)
+    assert answers[0] == answers[1], (a, b, answers)
+    return answers[0]
+
+
+exam_shapes = ((6, 6, 5, 1), (2, 6, 1, 2))
+assert broadcast_shape(*exam_shapes) is None and library_broadcast(*exam_shapes) is None
+shape_rng = np.random.default_rng(4)
+for _ in range(500):  # sizes in {1, 2, 3} and up to 4 axes: both outcomes occur often
+    a, b = (tuple(int(s) for s in shape_rng.integers(1, 4, size=shape_rng.integers(0, 5)))
+            for _ in range(2))
+    assert broadcast_shape(a, b) == library_broadcast(a, b), (a, b)
+
+p_dim, q_dim = 3, 4
+elements = shape_rng.normal(size=(50, p_dim + q_dim))  # 50 random (x, y), flattened
+assert np.linalg.matrix_rank(elements) == p_dim + q_dim  # p + q = 7, not pq = 12
+
+X_poly = shape_rng.normal(size=(80, 5))
+gram_poly = (1 + X_poly @ X_poly.T) ** 3
+eig_min = np.linalg.eigvalsh(gram_poly).min()
+# positive semi-definite up to rounding: float64 eigenvalues err by ~1e-16 times the largest
+assert eig_min > -1e-12 * np.abs(gram_poly).max(), eig_min
+# and of rank 56, the number of monomials of degree <= 3 in 5 variables: the features' dimension
+assert np.linalg.matrix_rank(gram_poly) == math.comb(5 + 3, 3)
+
+n_adam, batch_adam = 5000, 100
+steps_per_epoch = sum(1 for _ in range(0, n_adam, batch_adam))  # one step per mini-batch
+grid_runs = len(list(itertools.product([0.01, 0.03, 0.1, 0.3, 1.0], [0.5, 0.9, 0.99, 0.999],
+                                       [0.0001, 0.001, 0.01])))
+results.compare("adam_steps_per_epoch", steps_per_epoch, 50, tolerance=0,
+                source="004 §2.2", description="mini-batch steps in one epoch, n = 5000, B = 100")
+results.compare("grid_search_runs", grid_runs, 60, tolerance=0, source="004 §2.3",
+                description="training runs of a 5 x 4 x 3 grid search")
+glue("poly_eig_min", float(eig_min), display=False)
+
+# %% [markdown]
+# All of these hold: our broadcasting rule agrees with NumPy and PyTorch on 500 random pairs
+# of shapes and on the exam's pair, which neither library accepts; 50 random elements of
+# $\mathbb{R}^3 \times \mathbb{R}^4$ span a space of dimension 7; the Gram matrix of the cubic
+# polynomial kernel on 80 points of $\mathbb{R}^5$ has rank 56, the number of monomials of
+# degree at most 3 in 5 variables (the dimension of its features), so 24 of its eigenvalues are
+# zero, and the smallest is {glue:text}`poly_eig_min:.1e`, zero up to rounding; and the two counts
+# are {glue:text}`adam_steps_per_epoch:.0f` and {glue:text}`grid_search_runs:.0f`, as in the solution.
 #
 # ## Summary
 #
