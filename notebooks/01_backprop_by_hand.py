@@ -101,11 +101,14 @@ run
 # need float64 (the next section shows why), Apple's MPS backend has no float64 at all, and
 # for tensors of a few hundred numbers a GPU spends its time launching kernels, not
 # computing. The one place where a device matters, the timing of a backward pass, runs on
-# the CPU and, when one is present, on the CUDA device as well.
+# the CPU and, when one is present, on the CUDA device as well. For tensors this small one
+# CPU thread is also the fastest: more threads only add synchronization, which on a machine
+# busy with other work made the gradient checks below forty times slower.
 
 # %%
 F64 = torch.float64
 CPU = torch.device("cpu")
+torch.set_num_threads(1)
 checks: dict[str, tuple[str, float, float]] = {}  # name -> (compared with, max error, tol)
 caught: dict[str, float] = {}  # deliberate bug -> relative error the check reported
 
