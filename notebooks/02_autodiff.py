@@ -1830,7 +1830,8 @@ glue("poly_eig_min", float(eig_min), display=False)
 # polynomial kernel on 80 points of $\mathbb{R}^5$ has rank 56, the number of monomials of
 # degree at most 3 in 5 variables (the dimension of its features), so 24 of its eigenvalues are
 # zero, and the smallest is {glue:text}`poly_eig_min:.1e`, zero up to rounding; and the two counts
-# are {glue:text}`adam_steps_per_epoch:.0f` and {glue:text}`grid_search_runs:.0f`, as in the solution.
+# are {glue:text}`adam_steps_per_epoch:.0f` and {glue:text}`grid_search_runs:.0f`, as in the
+# solution.
 #
 # ## Summary
 #

@@ -87,7 +87,7 @@ def test_status_and_reproduction_pages_list_the_chapter(built_toy: Path) -> None
     status = (built_toy / "book" / "status.md").read_text("utf-8")
     assert "1 of 1 notebooks passed" in status and "A throwaway chapter" in status
     reproduction = (built_toy / "book" / "reproduction.md").read_text("utf-8")
-    assert "1 of 1 reference numbers are reproduced" in reproduction
+    assert "1 of the 1 rows with a verdict hold" in reproduction
     assert "toy source" in reproduction and "± 0.5" in reproduction
     html = built_toy / "_build" / "html" / "book"
     assert "A throwaway chapter" in (html / "status.html").read_text("utf-8")
