@@ -77,3 +77,18 @@ def test_relative_error_is_normwise_scale_free_and_floored() -> None:
     assert relative_error([0.0, 2.0], [0.0, 1.0]) == pytest.approx(0.5)
     # a near-zero entry off by rounding noise does not dominate: ||(1e-10, 0)|| / ||(1, 1e-10)||
     assert relative_error([1.0, 1e-10], [1.0, 0.0]) == pytest.approx(1e-10)
+
+
+def test_a_loss_that_raises_leaves_x_as_it_was() -> None:
+    x = np.array([1.0, 2.0])
+    calls = []
+
+    def loss() -> float:
+        calls.append(1)
+        if len(calls) == 2:  # the second evaluation: x[0] is at 1 - eps
+            raise RuntimeError("boom")
+        return float(x.sum())
+
+    with pytest.raises(RuntimeError, match="boom"):
+        numerical_gradient(loss, x)
+    assert np.array_equal(x, [1.0, 2.0])

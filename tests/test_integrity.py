@@ -77,6 +77,12 @@ def test_each_kind_of_problem_is_caught(published_toy: Path) -> None:
     nbformat.write(notebook, source)
     assert "tag the Colab cell 'remove-cell'" in "\n".join(integrity.check_conventions(root))
 
+    # a parameters cell that only mentions `profile = None` in a comment does not count
+    notebook.cells[2].metadata["tags"] = ["parameters"]
+    notebook.cells[2].source = "# profile = None\nprofile = 'cpu'"
+    nbformat.write(notebook, source)
+    assert "profile = None" in "\n".join(integrity.check_conventions(root))
+
     # a notebook missing from the toc and a toc entry without a file
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n"
                                    "- file: book/notebooks/02_gone\n", "utf-8")

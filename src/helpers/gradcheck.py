@@ -66,11 +66,13 @@ def numerical_gradient(
     with torch.no_grad():  # perturbing a leaf tensor that requires grad is allowed here
         for index in indices if indices is not None else np.ndindex(shape):
             original = x[index].item()
-            x[index] = original + eps
-            plus = _scalar(loss())
-            x[index] = original - eps
-            minus = _scalar(loss())
-            x[index] = original
+            try:
+                x[index] = original + eps
+                plus = _scalar(loss())
+                x[index] = original - eps
+                minus = _scalar(loss())
+            finally:  # a loss that raises must not leave x perturbed
+                x[index] = original
             grad[index] = (plus - minus) / (2 * eps)
     return grad
 
@@ -101,7 +103,8 @@ def check_gradients(
     """Compare each analytic ``grads[name]`` with finite differences on ``params[name]``.
 
     ``samples``: check that many randomly chosen entries per parameter instead of all.
-    Returns the max relative error per name; raises `GradientCheckError` naming every
+    Returns the relative error of each name (normwise over the entries checked, as in
+    :func:`relative_error`); raises `GradientCheckError` naming every
     parameter over ``tol`` and its worst entry.
     """
     if set(params) != set(grads):

@@ -7,6 +7,7 @@ human-readable problems, each of which says how to fix it.
 
 from __future__ import annotations
 
+import ast
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,11 +108,25 @@ def check_conventions(root: Path) -> list[str]:
         elif COLAB_TAG not in code[0].get("metadata", {}).get("tags", []):
             problems.append(f"{name}: tag the Colab cell {COLAB_TAG!r} (readers need not see it)")
         parameters = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
-        if not parameters or "profile = None" not in parameters[0].source:
+        if not parameters or not _assigns_none(parameters[0].source, "profile"):
             problems.append(f"{name} needs `profile = None` in a cell tagged 'parameters'")
         if notebook.metadata.get("kernelspec", {}).get("name") != "python3":
             problems.append(f"{name} needs the python3 kernelspec in its metadata")
     return problems
+
+
+def _assigns_none(source: str, name: str) -> bool:
+    """Whether the cell's code (not a comment or a string in it) says ``name = None``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        and isinstance(node.value, ast.Constant) and node.value.value is None
+        for node in tree.body
+    )
 
 
 def check_toc(root: Path) -> list[str]:
