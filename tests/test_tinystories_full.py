@@ -29,9 +29,8 @@ def _stand_in(folder: Path, name: str, stories: list[str]) -> None:
 
 
 def test_chapter_6_trains_on_the_full_files(tmp_path: Path, monkeypatch) -> None:
-    mirror = MIRROR
-    require((mirror / "tinystories" / SAMPLE).is_file(), f"offline mirror not found at {mirror}")
-    monkeypatch.setenv("NB_DATA", str(mirror))
+    require((MIRROR / "tinystories" / SAMPLE).is_file(), f"offline mirror not found at {MIRROR}")
+    monkeypatch.setenv("NB_DATA", str(MIRROR))
     stories = data.load_tinystories("sample")
     # More stories than the profile reads, so that max_stories is what stops the reading.
     train, val = stories[: N_TRAIN + 100], stories[N_TRAIN + 100 : N_TRAIN + 100 + N_VAL + 20]

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from helpers.run import RESULTS_DIR
-
+# Here rather than in helpers.run, which imports torch: the pages need only the standard library.
+RESULTS_DIR = Path("book") / "results"
 STATUS_PAGE = Path("book") / "status.md"
 REPRODUCTION_PAGE = Path("book") / "reproduction.md"
 

@@ -69,7 +69,7 @@ def requested_profile(parameter: str | None = None) -> tuple[str, str]:
     if env:
         return check_name(env, origin=f"environment variable {ENV_VAR}"), ENV_VAR
     if parameter is not None:
-        return check_name(parameter, origin="the notebook's `profile` parameter"), "parameter"
+        return parameter, "parameter"  # checked above
     return AUTO, AUTO
 
 

@@ -42,12 +42,12 @@ import jupytext
 import nbformat
 import yaml
 
-from helpers import profiles
+from helpers import pages, profiles
+from helpers.pages import RESULTS_DIR
 from helpers.results import RESULTS_ENV, read_records
 
 NOTEBOOKS_DIR = "notebooks"
 OUTPUT_DIR = Path("book") / "notebooks"
-RESULTS_DIR = Path("book") / "results"
 LOG_DIR = Path("_build") / "logs"
 DEFAULT_TIMEOUT_S = {"smoke": 600, "cpu": 3600, "gpu": 3600, "auto": 3600}
 PROVENANCE_KEY = "provenance"
@@ -505,8 +505,6 @@ def main(argv: list[str] | None = None) -> int:
     outcomes.sort(key=lambda outcome: outcome.name)
 
     if plan.results_dir == (root / RESULTS_DIR).resolve():
-        from helpers import pages
-
         pages.write_pages(root)
     print(summary_table(outcomes) if outcomes else "no notebooks to run")
     return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
