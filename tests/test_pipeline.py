@@ -60,6 +60,7 @@ parts:
       - file: book/reproduction
   - caption: References
     chapters:
+      - file: book/glossary
       - file: book/bibliography
 """
 
@@ -72,6 +73,8 @@ def built_toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "book").mkdir()
     for name in ("intro.md", "setup.md", "bibliography.md", "references.bib", "logo.svg"):
         shutil.copy(REPO_ROOT / "book" / name, root / "book" / name)
+    # the intro links the glossary, whose entries link the real chapters: a page of its own here
+    (root / "book" / "glossary.md").write_text("# Glossary\n", "utf-8")
     # MathJax: reuse the repository's copy (fetched once by the book test or `make book`)
     book.ensure_mathjax(REPO_ROOT)
     shutil.copytree(book.mathjax_dir(REPO_ROOT), book.mathjax_dir(root))
