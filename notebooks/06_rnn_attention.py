@@ -74,11 +74,15 @@ tinystories = None
 # The profiles differ in the number of sequences each run trains on and in the size of the
 # final model. The source's scale (the `gpu` column) trains for up to 250,000 sequences; the
 # `cpu` profile keeps every experiment but shrinks them to fit a few minutes on two cores: the
-# sweeps see 8,000 sequences instead of 50,000, the sequence-count sweep goes to 16,000
-# instead of 100,000, and the final model has width 256 instead of 512 and sees 40,000
-# sequences instead of 250,000. At 8,000 sequences a batch of 128 would give only 63 updates,
-# too few to learn much more than word frequencies, so
-# the `cpu` profile's default batch size is 32 (the source's default, 128, is kept on `gpu`).
+# sweeps see {glue:text}`sweep_sequences_cpu:,` sequences instead of
+# {glue:text}`sweep_sequences_gpu:,`, the sequence-count sweep goes to
+# {glue:text}`count_max_cpu:,` instead of {glue:text}`count_max_gpu:,`, and the final model has
+# width {glue:text}`final_width_cpu` instead of {glue:text}`final_width_gpu` and sees
+# {glue:text}`final_sequences_cpu:,` sequences instead of {glue:text}`final_sequences_gpu:,`.
+# At {glue:text}`sweep_sequences_cpu:,` sequences a batch of {glue:text}`base_batch_gpu` would
+# give only {glue:text}`cpu_updates_at_gpu_batch` updates, too few to learn much more than word
+# frequencies, so the `cpu` profile's batch size is {glue:text}`base_batch_cpu` (the source's,
+# {glue:text}`base_batch_gpu`, is kept on `gpu`).
 # The last two rows matter only with the full TinyStories files (see the data section): how
 # many of their stories to read, enough that no training sequence comes back twice.
 
@@ -127,12 +131,27 @@ run = profiles.setup(
     full_train_stories=(300, 20_000, 200_000),  # first stories of TinyStories-train.txt
     full_val_stories=(50, 1_000, 30_000),  # of TinyStories-valid.txt (it holds about 22,000)
 )
+# The scale paragraph above compares the cpu and gpu columns of the table.
+for profile_name in ("cpu", "gpu"):
+    column = profiles.PROFILES.index(profile_name)
+    for setting in ("sweep_sequences", "base_batch", "final_width", "final_sequences"):
+        glue(f"{setting}_{profile_name}", run.scales[setting][column], display=False)
+    glue(f"count_max_{profile_name}", max(run.scales["count_sweep"][column]), display=False)
+glue(
+    "cpu_updates_at_gpu_batch",
+    math.ceil(
+        run.scales["sweep_sequences"][profiles.PROFILES.index("cpu")]
+        / run.scales["base_batch"][profiles.PROFILES.index("gpu")]
+    ),
+    display=False,
+)
 if run.device.type == "cpu":
     # The matrices of one RNN step are small (batch x width times width x width): splitting
     # them across threads costs more in synchronization than it saves, and on a machine shared
     # with other jobs, spinning threads can make a step several times slower. One thread.
     torch.set_num_threads(1)
 run
+
 
 # %% [markdown]
 # ## The data and a tokenizer of our own
@@ -221,10 +240,23 @@ for text in ["Once upon a time there was a little girl named Lily.", "Zebras eat
     print(f"{text!r}\n  ids    {encoding.ids}\n  tokens {encoding.tokens}")
     print(f"  decode {tokenizer.decode(encoding.ids)!r}")
     assert tokenizer.decode(encoding.ids) == text
+pieces = {w: len(tokenizer.encode(w).ids) for w in ("Once", " upon", " little", "Zebras", " kiwis")}
+counts = ", ".join(f'"{w}" {n}' for w, n in pieces.items())
+common_whole = all(pieces[w] == 1 for w in ("Once", " upon", " little"))
+rare_split = all(pieces[w] > 1 for w in ("Zebras", " kiwis"))
+glue(
+    "token_pieces_sentence",
+    f"Tokens per word: {counts}."
+    + (
+        " Common words of the stories are single tokens; rare ones are spelled from pieces."
+        if common_whole and rare_split
+        else ""
+    ),
+    display=False,
+)
 
 # %% [markdown]
-# Common words ("Once", " upon", " little") are single tokens; "ML", rare in children's
-# stories, is spelled from pieces. Decoding inverts encoding exactly. We check that on every
+# {glue:text}`token_pieces_sentence` Decoding inverts encoding exactly. We check that on every
 # validation story, and count characters per token, which we need to turn losses per token
 # into losses per character.
 #
@@ -473,7 +505,8 @@ results.record(
 # ## The model
 #
 # The language model of 002 section 7 has four parts (the source's figure 7; the equations
-# omit the biases, which the `nn.Linear` layers below have, except $\mathbf{W}_{h2h}$):
+# omit the biases, which the `nn.Linear` layers below have, except $\mathbf{W}_{h2h}$ and the
+# query, key and value maps $\mathbf{W}_q$, $\mathbf{W}_k$, $\mathbf{W}_v$):
 #
 # 1. an **embedding** $\mathbf{i}_t = \mathbf{E}[x_t]$ of each token;
 # 2. an **RNN**: the cell $\mathbf{h}_t = \phi(\mathbf{W}_{i2h}\mathbf{i}_t +
@@ -860,9 +893,8 @@ def sequence_order(n_sequences: int) -> torch.Tensor:
 
 
 eval_generator = torch.Generator().manual_seed(run.seed + 1)
-train_eval = train_seqs[
-    torch.randperm(len(train_seqs), generator=eval_generator)[: run.eval_sequences]
-]
+train_eval_index = torch.randperm(len(train_seqs), generator=eval_generator)[: run.eval_sequences]
+train_eval = train_seqs[train_eval_index]
 val_eval = val_seqs[torch.randperm(len(val_seqs), generator=eval_generator)[: run.eval_sequences]]
 
 
@@ -920,6 +952,32 @@ def train(
             log_losses(seen, seconds)
     history["passes"] = n_batches * batch / len(train_seqs)
     return history
+
+
+def gap_reading(gap: float, n_trained: int) -> str:
+    """What the validation-minus-training gap after `n_trained` sequences can say.
+
+    The training loss is measured on the fixed subset `train_eval`: the share of it that the
+    run has trained on decides whether the gap can be read as memorization.
+    """
+    visited = torch.zeros(len(train_seqs), dtype=torch.bool)
+    visited[sequence_order(n_trained)] = True
+    share = visited[train_eval_index].double().mean().item()
+    passes = n_trained / len(train_seqs)
+    if share < 0.5:
+        return (
+            f"Only {share:.0%} of the training sequences on which that loss is measured had "
+            "been trained on, so the gap says little about memorization: it mostly measures how "
+            "the training and validation stories differ."
+        )
+    if gap > 0.05:
+        return (
+            f"The model had trained on {share:.0%} of those sequences ({passes:.1f} passes over "
+            "the training data) and predicts them better than stories it never saw: it has "
+            "begun to learn the particular training sequences, not only stories in general"
+            + (", from a single sight of each." if passes <= 1 else ".")
+        )
+    return f"No sign of memorization: the model had trained on {share:.0%} of those sequences."
 
 
 def upto(history: dict, points: list[int]) -> dict:
@@ -1087,11 +1145,8 @@ glue(
 width_gap = width_runs[widest]["val"][-1] - width_runs[widest]["train"][-1]
 glue(
     "width_gap_sentence",
-    f"At the end, the widest model's training loss lies {width_gap:.2f} nats below its "
-    "validation loss, the first sign of memorizing the training stories."
-    if width_gap > 0.05
-    else "Training and validation losses stay together for every width (at the end, "
-    f"{width_gap:+.2f} nats apart for the widest): no sign of memorization yet.",
+    f"At the end, the widest model's validation loss minus its training loss is "
+    f"{width_gap:+.2f} nats. " + gap_reading(width_gap, width_runs[widest]["seen"][-1]),
     display=False,
 )
 glue("device_name", profiles.device_name(run.device), display=False)
@@ -1174,11 +1229,11 @@ glue("b_large", b_large, display=False)
 if time_ratio > 1.5:
     trend = "Here, as on the T4, the larger batches were faster."
 elif time_ratio > 1 / 1.5:
-    trend = "Here the four times stay within a factor of 1.5 of each other."
+    trend = f"Here batch {b_small} and batch {b_large} stay within a factor of 1.5 of each other."
 else:
     trend = (
         f"Here the time grew with the batch size: batch {b_large} took "
-        f"{1 / time_ratio:.1f} times as long as batch {b_small}, as the caches would have it."
+        f"{1 / time_ratio:.1f} times as long as batch {b_small}."
     )
 glue("batch_time_trend", trend, display=False)
 
@@ -1209,14 +1264,15 @@ glue("source_time_ratio", source_batch_seconds[32] / source_batch_seconds[256], 
 # sequences; on the source's T4 the ratio was {glue:text}`source_time_ratio:.2f` (the
 # Reproduction page puts the two side by side). On a GPU, the time per *update* is nearly
 # constant for small batches, because a small batch leaves most of the GPU idle; the time is
-# then almost proportional to the number of updates, and batch 256 is six times faster than
-# batch 32. A CPU core has no idle parallel hardware for a larger batch to fill: the
-# arithmetic per sequence is the same at every batch size, so batching buys little there, and
-# larger batches can even be slower, when their activations (the $T \times T$ attention
-# weights, the $B \times T \times V$ logits) no longer fit in the caches.
-# {glue:text}`batch_time_trend` (Timings on a machine shared with other jobs vary by some tens
-# of percent from run to run.) On a CPU the Reproduction page therefore shows the two ratios
-# side by side without a verdict; on a GPU it asks for at least half the source's factor.
+# then almost proportional to the number of updates, as the T4's ratio shows. A CPU core has little
+# idle parallel hardware for a larger batch to fill: the arithmetic per sequence is about the same
+# at every batch size. What a larger batch does save there is the fixed cost of each update (the
+# Python loop, autograd's bookkeeping, one call per operation), and what it can cost is memory
+# traffic, once its activations no longer fit in the caches; which of the two wins depends on
+# the machine and the sizes, and we do not separate them here. {glue:text}`batch_time_trend`
+# (Timings on a machine shared with other jobs vary by some tens of percent from run to run.) On a
+# CPU the Reproduction page therefore shows the two ratios side by side without a verdict; on a GPU
+# it asks for at least half the source's factor.
 #
 # For the loss, the smaller batches win at a fixed number of sequences: batch
 # {glue:text}`b_small` reaches {glue:text}`batch_32_val_loss:.3f` where batch
@@ -1287,7 +1343,7 @@ plt.tight_layout()
 plt.show()
 glue("count_passes", max(run.count_sweep) / len(train_seqs), display=False)
 glue("prefix_gap", prefix_gap, display=False)
-glue("n_short", n_short, display=False)
+glue("n_short", short_points[0], display=False)  # rounded up to whole batches
 n_lo, n_hi = min(run.count_sweep), max(run.count_sweep)
 glue("n_lo", n_lo, display=False)
 glue("n_hi", n_hi, display=False)
@@ -1297,15 +1353,32 @@ count_gap = count_rows[n_hi][1] - count_rows[n_hi][0]
 count_passes = max(run.count_sweep) / len(train_seqs)
 glue(
     "count_gap_sentence",
-    f"After the last doubling the training loss ({count_rows[n_hi][0]:.3f}) lies "
-    f"{count_gap:.2f} nats below the validation loss: the same sequences come back in every "
-    "pass, and the model begins to learn them rather than stories in general. With many more "
-    "passes the validation loss would stop falling and turn up; that is where the full "
-    "TinyStories, with no repeats, is needed."
-    if count_passes > 1
-    else f"No sequence is seen twice here, and at the end the training loss "
-    f"({count_rows[n_hi][0]:.3f}) is {count_gap:+.2f} nats from the validation loss: what gap "
-    "there is measures how far held-out stories are from the training ones, not memorization.",
+    f"At the end the training loss is {count_rows[n_hi][0]:.3f}, and the validation loss minus "
+    f"the training loss {count_gap:+.2f} nats. "
+    + gap_reading(count_gap, math.ceil(n_hi / run.base_batch) * run.base_batch)
+    + (
+        " Over many more passes the same sequences keep coming back, and the validation loss "
+        "would eventually stop falling; the full TinyStories, with no repeats, avoids that."
+        if count_passes > 1
+        else ""
+    ),
+    display=False,
+)
+counts_sorted = sorted(run.count_sweep)
+per_doubling = [  # validation loss gained per doubling of the data, between successive points
+    (count_rows[a][1] - count_rows[b][1]) / math.log2(b / a)
+    for a, b in zip(counts_sorted, counts_sorted[1:], strict=False)
+]
+glue(
+    "count_doubling_sentence",
+    "Per doubling of the data, the validation loss falls by "
+    + ", ".join(f"{g:.2f}" for g in per_doubling)
+    + " nats between successive points"
+    + (
+        ": less each time, so on the log axis the curve bends."
+        if all(a > b for a, b in zip(per_doubling, per_doubling[1:], strict=False))
+        else "."
+    ),
     display=False,
 )
 
@@ -1314,8 +1387,8 @@ glue(
 # sequences differ by {glue:text}`prefix_gap:.1e` in validation loss, so reading the sweep off
 # one run is exact here. The validation loss falls from {glue:text}`seqs_lo_val:.3f` after
 # {glue:text}`n_lo:,` sequences to {glue:text}`seqs_hi_val:.3f` after {glue:text}`n_hi:,`
-# ({glue:text}`count_passes:.1f` passes over the training data). On the log axis the curve bends:
-# each doubling of the data buys less than the one before. {glue:text}`count_gap_sentence`
+# ({glue:text}`count_passes:.1f` passes over the training data).
+# {glue:text}`count_doubling_sentence` {glue:text}`count_gap_sentence`
 #
 # ## The final model
 #
@@ -1359,14 +1432,15 @@ results.record(
 )
 # Losses per token under two different tokenizers measure different things (see the text
 # below): the source's numbers are shown beside ours, never judged.
-for name, ours, reference, split in (
-    ("final_train_loss", final_train_loss, 2.032871, "training"),
-    ("final_val_loss", final_val_loss, 2.285386, "validation"),
+SOURCE_FINAL = {"training": 2.032871, "validation": 2.285386}  # 002 5.4(a), nats per token
+for name, ours, split in (
+    ("final_train_loss", final_train_loss, "training"),
+    ("final_val_loss", final_val_loss, "validation"),
 ):
     results.compare(
         name,
         ours,
-        reference,
+        SOURCE_FINAL[split],
         tolerance=0.0,
         source="002 5.4(a)",
         rule="beside",
@@ -1395,14 +1469,11 @@ results.compare(
 glue("final_margin_nats", unigram_loss - final_val_loss, display=False)
 glue("final_gap", final_val_loss - final_train_loss, display=False)
 glue(
-    "final_gap_reason",
-    "is the price of the repeated passes over a small sample, and the flattening validation "
-    "curve says that more passes would buy little"
-    if final_history["passes"] > 1
-    else "comes with no training sequence seen twice: it measures how far held-out stories are "
-    "from the training ones, not memorization",
+    "final_gap_sentence",
+    gap_reading(final_val_loss - final_train_loss, final_history["seen"][-1]),
     display=False,
 )
+glue("source_final_gap", SOURCE_FINAL["validation"] - SOURCE_FINAL["training"], display=False)
 glue("final_sequences", run.final_sequences, display=False)
 glue("final_width", run.final_width, display=False)
 glue("final_dkv", run.final_dkv, display=False)
@@ -1448,18 +1519,19 @@ if run.profile != "smoke":
 # below the unigram baseline, and {glue:text}`final_val_bpc:.3f` bits per character against
 # the baseline's {glue:text}`unigram_bpc:.3f` (the assert in the `cpu` and `gpu` profiles
 # demands at least one nat per token below the baseline). The training loss, on a fixed subset
-# of training sequences, is {glue:text}`final_train_loss:.3f`; the gap of
-# {glue:text}`final_gap:.2f` nats to the validation loss {glue:text}`final_gap_reason`. (The
-# source's gap, with many more distinct stories, is 0.25.)
+# of training sequences, is {glue:text}`final_train_loss:.3f`, and the validation loss exceeds
+# it by {glue:text}`final_gap:.2f` nats (the source's gap: {glue:text}`source_final_gap:.2f`).
+# {glue:text}`final_gap_sentence`
 #
 # The source reports 2.03 (train) and 2.29 (validation) per token with *its* tokenizer. The
 # Reproduction page lists our per-token losses beside them without a verdict: a tokenizer with
 # shorter tokens makes more, easier predictions per story and gets a lower loss per token for the
 # same model quality. The source does not report its tokenizer's characters per token, so its losses
 # cannot be converted to bits per character; ours is the number to compare with other models of this
-# chapter and other tokenizers. In the `cpu` profile the model is also smaller and trains on a sixth
-# of the source's sequences, so a higher loss is expected there, and its time, though below the
-# source's, is not a like-for-like comparison.
+# chapter and other tokenizers. In the `cpu` profile the model is also smaller (width
+# {glue:text}`final_width_cpu`) and trains on {glue:text}`final_sequences_cpu:,` sequences
+# instead of the source's 250,000, so a higher loss is expected there, and its time does not
+# compare with the source's.
 #
 # ## Completions and temperature
 #
@@ -1692,8 +1764,7 @@ if run.profile != "smoke":
 # {glue:text}`base_width` $\times$ {glue:text}`base_width` matrix), so at this size it is a
 # real share of the time; how large a share depends on the machine and, on one shared with
 # other jobs, on the moment: the ratio changes from run to run.
-# On a GPU, where each small step costs a kernel launch, cuDNN's fused steps make the gap
-# larger still.
+# On a GPU each small step also costs a kernel launch, which cuDNN's fused steps save.
 # That sequential recurrence is the fundamental cost of an RNN, and the one that
 # attention-only models (Transformers) remove.
 #
@@ -1730,7 +1801,8 @@ if run.profile != "smoke":
 #    and the bits per character of the final model change? Which of the two moves more?
 # 5. **Equal time, not equal data.** Repeat the batch sweep with a fixed *time* budget instead
 #    of a fixed number of sequences. On your hardware, which batch size wins now?
-# 6. **The full data.** Run the `gpu` profile with `tinystories = "full"` (its default when online).
+# 6. **The full data.** Run the `gpu` profile with `tinystories = "full"` (its default there; the
+#    first run downloads 1.9 GB, so offline pass `-p tinystories sample`).
 #    Its losses per token still cannot be compared with the source's 2.03 and 2.29; train the model
 #    with a tokenizer of another size as well (exercise 4) and compare the two in bits per
 #    character. Then run the final model of the `cpu` profile on both the sample and the full data:
