@@ -38,12 +38,13 @@
 # 6. derive the perceptron as stochastic gradient descent on a loss, and kernelise it;
 # 7. solve the gradient-descent recursion for least squares in closed form.
 #
-# The problems come from three courses' homework: a mini CNN and the multiclass perceptron
-# (USC CSCI ML, HW3, problems 1 and 2, cited below as **001**), convolution arithmetic and
-# recurrent networks (CMU 10-301/601, HW7, sections 2 and 3, **002**), and a tanh network
-# and gradient descent on least squares (Concordia COMP 499/691, A1, problems 1 and 5,
-# **003**). Automatic differentiation itself, tapes, FLOP counts and forward versus reverse
-# mode are the subject of the next chapter; here autograd is only a referee.
+# The problems come from four courses: a mini CNN and the multiclass perceptron (USC CSCI
+# ML, HW3, problems 1 and 2, cited below as **001**), convolution arithmetic and recurrent
+# networks (CMU 10-301/601, HW7, sections 2 and 3, **002**), a tanh network and gradient
+# descent on least squares (Concordia COMP 499/691, A1, problems 1 and 5, **003**), and the
+# costs of SGD on kernel models (Cornell CS 4787 prelim, §2.4, **004**). Automatic differentiation
+# itself, tapes, FLOP counts and forward versus reverse mode are the subject of the next chapter;
+# here autograd is only a referee.
 
 # %% tags=["remove-cell"]
 # On Colab (or wherever this book's helpers are missing), install them from the repository.
@@ -103,7 +104,7 @@ run
 # computing. The one place where a device matters, the timing of a backward pass, runs on
 # the CPU and, when one is present, on the CUDA device as well. For tensors this small one
 # CPU thread is also the fastest: more threads only add synchronization, which on a machine
-# busy with other work made the gradient checks below forty times slower.
+# busy with other work made the gradient checks below many times slower in our trials.
 
 # %%
 F64 = torch.float64
@@ -292,7 +293,7 @@ err_cnn_autograd = max(cnn_relative_error(cnn_grad(*pt), cnn_grad_autograd(*pt))
 assert err_cnn_autograd < 1e-10, err_cnn_autograd
 results.record("cnn_autograd_max_rel_err", err_cnn_autograd,
                description="mini CNN: hand gradient vs autograd, max relative error")
-checks["mini CNN, eqs. (bp-cnn-dv), (bp-cnn-dw)"] = ("autograd", err_cnn_autograd, 1e-10)
+checks["mini CNN, the hand-derived gradients"] = ("autograd", err_cnn_autograd, 1e-10)
 
 # %% [markdown]
 # Over {glue:text}`check_points` random points, the largest relative difference
@@ -333,8 +334,9 @@ glue("check_points", len(points), display=False)
 # $$ (bp-fd-error)
 #
 # which is smallest at $\varepsilon^\star = (3 u |f| / M)^{1/3} \sim u^{1/3}$, where
-# $E \sim u^{2/3}$. In float64 that is a step near $10^{-5}$ and about eleven correct
-# digits of the derivative; in float32, a step near $5 \times 10^{-3}$ and about five. That
+# $E \sim u^{2/3}$. In float64 that is a step near $5 \times 10^{-6}$ and about eleven
+# correct digits of the derivative; in float32, a step near $4 \times 10^{-3}$ and about
+# five. That
 # is why gradient checks run in float64: in float32, a derivative off by one part in
 # $10^{5}$, the size of a subtle bug, is indistinguishable from a correct one.
 #
@@ -845,7 +847,8 @@ results.record("tanh_autograd_max_rel_err", max(err_tanh_autograd.values()),
                description="tanh network: hand gradients vs autograd, max relative error")
 results.record("tanh_fd_max_rel_err", max(err_tanh_fd.values()),
                description="tanh network: hand gradients vs centred differences, max rel. error")
-checks["tanh network, eq. (bp-tanh-grads)"] = ("autograd", max(err_tanh_autograd.values()), 1e-10)
+checks["tanh network, the hand-derived gradients"] = ("autograd",
+                                                     max(err_tanh_autograd.values()), 1e-10)
 checks["tanh network (finite differences)"] = ("finite differences", max(err_tanh_fd.values()),
                                                FD_TOL)
 
@@ -1360,7 +1363,7 @@ for n in (5, 12):
 assert err_conv < 1e-12, err_conv  # sums of a handful of products: rounding in the 16th digit
 results.record("conv_matrix_max_rel_err", err_conv,
                description="1-D convolution as a matrix: forward and backward vs PyTorch")
-checks["convolution as a matrix, eq. (bp-conv-backward)"] = ("conv1d, autograd", err_conv, 1e-12)
+checks["convolution as a matrix, its backward pass"] = ("conv1d, autograd", err_conv, 1e-12)
 
 # %% [markdown]
 # All four hold (largest relative error {glue:text}`conv_matrix_max_rel_err:.0e`, and the
@@ -1608,9 +1611,9 @@ results.record("rnn_autograd_max_rel_err", err_rnn["autograd"],
                description="BPTT for the linear RNN: hand gradients vs autograd")
 results.record("rnn_fd_max_rel_err", err_rnn["fd"],
                description="BPTT for the linear RNN: hand gradients vs centred differences")
-checks["BPTT recursion vs matrix powers, eq. (bp-rnn-powers)"] = ("eq. (bp-rnn-powers)",
+checks["BPTT recursion vs matrix powers"] = ("the closed form",
                                                                    err_rnn["powers"], 1e-10)
-checks["BPTT, eq. (bp-rnn-dW)"] = ("autograd", err_rnn["autograd"], 1e-10)
+checks["BPTT, the hand-derived gradient"] = ("autograd", err_rnn["autograd"], 1e-10)
 checks["BPTT (finite differences)"] = ("finite differences", err_rnn["fd"], FD_TOL)
 glue("rnn_whh_err_eps6", err_rnn["W_hh_eps6"], display=False)
 glue("rnn_whh_err_eps5", err_rnn["W_hh_eps5"], display=False)
@@ -1620,7 +1623,8 @@ glue("rnn_whh_err_eps5", err_rnn["W_hh_eps5"], display=False)
 # {glue:text}`rnn_autograd_max_rel_err:.0e`) and finite differences
 # ({glue:text}`rnn_fd_max_rel_err:.0e`). This is also where the choice of step made in the
 # gradient-checking section shows. The loss depends on $\mathbf{W}_{hh}$ through its
-# powers up to $\mathbf{W}_{hh}^{T}$, so its third derivatives are large for $T = 12$: with
+# powers up to the $T$-th, $(\mathbf{W}_{hh})^{T}$, so its third derivatives are large for
+# $T = 12$: with
 # $\varepsilon = 10^{-5}$ instead of $10^{-6}$, the worst relative error of
 # $\partial J/\partial\mathbf{W}_{hh}$ on the same problems grows from
 # {glue:text}`rnn_whh_err_eps6:.0e` to {glue:text}`rnn_whh_err_eps5:.0e`, truncation error
@@ -1794,7 +1798,7 @@ for _ in range(max(run.check_trials, 10)):
     assert np.array_equal(sgd_step, perceptron_step)  # exact
     cases["right" if y_hat == y else "wrong"] += 1
 assert min(cases.values()) > 0, cases  # both branches were exercised
-checks["perceptron gradient, eq. (bp-perc-grad)"] = ("autograd (exact)", err_perceptron, 0.0)
+checks["perceptron gradient, derived by hand"] = ("autograd (exact)", err_perceptron, 0.0)
 
 # %% [markdown]
 # **Kernelisation.** Started from zero, every update {eq}`bp-perc-update` adds or subtracts
@@ -1992,8 +1996,9 @@ plt.show()
 # feature space, and the perceptron convergence theorem bounds the number of mistakes; the
 # mistakes per epoch fall towards zero ({glue:text}`perceptron_rbf_last_mistakes` in the
 # last epoch). The price is in prediction: the kernel perceptron evaluates the kernel
-# against every training point with a non-zero coefficient, $O(n)$ work per prediction,
-# where the primal perceptron needs $O(d)$.
+# against every training point with a non-zero coefficient: $O(n)$ kernel evaluations of
+# $O(d)$ work each per prediction, $O(nd)$ in all, where the primal perceptron needs $O(Cd)$
+# for its $C$ classes.
 #
 # ### Six ways to run SGD on a kernel model, and what each costs (004 §2.4)
 #
@@ -2014,10 +2019,12 @@ plt.show()
 # Pre-computation is amortized over many steps, so what decides is the work of one SGD step
 # and whether what a method pre-computes fits in memory. With $c_\phi$, $c_k$ and $c_\psi$
 # the FLOPs of one evaluation of $\phi$, $k$ and $\psi$, a step on one example costs one
-# prediction plus one update: $c_\phi + 2D$ for way 1, $2D$ for way 2, $c_\psi + 2D_a$ for way
-# 5 and $2D_a$ for way 6. Kernelized SGD predicts with
-# $\sum_j \alpha_j k(\mathbf{x}_j, \mathbf{x}_i)$, a sum over every example with a non-zero
-# coefficient, up to all $n$ of them: $n(c_k + 2)$ for way 3 and $2n$ for way 4. The caches
+# prediction, $\mathbf{w}^\top\mathbf{z}$ ($2D$ FLOPs), plus one update,
+# $\mathbf{w} \leftarrow \mathbf{w} - \eta g\,\mathbf{z}$ (another $2D$): $c_\phi + 4D$ for
+# way 1, $4D$ for way 2, $c_\psi + 4D_a$ for way 5 and $4D_a$ for way 6. Kernelized SGD predicts
+# with $\sum_j \alpha_j k(\mathbf{x}_j, \mathbf{x}_i)$, a sum over every example with a non-zero
+# coefficient, up to all $n$ of them, and updates a single coefficient: $n(c_k + 2)$ for way
+# 3 and $2n$ for way 4. The caches
 # hold $nD$ (way 2), $n^2$ (way 4) and $nD_a$ (way 6) numbers. Ways 1 and 2 need a finite $D$.
 #
 # The scenarios: (a) $\phi(\mathbf{x}) = \operatorname{ReLU}(W\mathbf{x})$ with $D = 40$,
@@ -2026,7 +2033,8 @@ plt.show()
 # $d = 32$, $n = 10^7$ and an approximate map of dimension $D_a = 20{,}000$. We count the
 # FLOPs of the maps by the conventions of Chapter 2 ($2Dd$ for the product $W\mathbf{x}$, one
 # per elementwise operation), store numbers in float32 and take 64 GB of memory for a
-# desktop. In scenario (a) the examples themselves take $nd \cdot 4$ bytes, 800 GB: every way
+# desktop. In scenario (a) the examples themselves take $nd \cdot 4$ bytes,
+# {glue:text}`kernel_data_gb_a:,.0f` GB: every way
 # reads them from disk, once for the caches and at every step for ways 1 and 3.
 
 # %%
@@ -2039,12 +2047,12 @@ def kernel_sgd_costs(n, d, D, c_phi, c_k, D_approx=None, c_psi=None):
     finite = math.isfinite(D)
     approx = D_approx is not None
     return {
-        1: (0.0, c_phi + 2 * D) if finite else None,
-        2: (n * D * FLOAT32_BYTES, 2 * D) if finite else None,
+        1: (0.0, c_phi + 4 * D) if finite else None,  # predict w.z: 2D; update w: 2D
+        2: (n * D * FLOAT32_BYTES, 4 * D) if finite else None,
         3: (n * FLOAT32_BYTES, n * (c_k + 2)),  # the coefficients alpha
         4: (n * n * FLOAT32_BYTES, 2 * n),
-        5: (D_approx * (d + 1) * FLOAT32_BYTES, c_psi + 2 * D_approx) if approx else None,
-        6: (n * D_approx * FLOAT32_BYTES, 2 * D_approx) if approx else None,
+        5: (D_approx * (d + 1) * FLOAT32_BYTES, c_psi + 4 * D_approx) if approx else None,
+        6: (n * D_approx * FLOAT32_BYTES, 4 * D_approx) if approx else None,
     }
 
 
@@ -2112,11 +2120,14 @@ glue("kernel_gram_tb", gram_a / 1e12, display=False)
 glue("kernel_cache_gb", cache_b / 1e9, display=False)
 glue("kernel_data_gb_a", n_a * d_a * FLOAT32_BYTES / 1e9, display=False)
 glue("kernel_way3_flops_b", scenario_b[3][1], display=False)
+glue("kernel_way2_flops_a", scenario_a[2][1], display=False)
+glue("kernel_way2_gb_a", scenario_a[2][0] / 1e9, display=False)
 glue("kernel_way5_flops_b", scenario_b[5][1], display=False)
 
 # %% [markdown]
 # The computation agrees with 004's choices: way 2 in scenario (a), where the 40 cached
-# features of each example make a step cost 80 FLOPs and the cache 1.6 GB, and way 5 in
+# features of each example make a step cost {glue:text}`kernel_way2_flops_a:.0f` FLOPs and
+# the cache {glue:text}`kernel_way2_gb_a:.1f` GB, and way 5 in
 # scenario (b), where nothing fits but the map itself and kernelized SGD (way 3) would spend
 # {glue:text}`kernel_way3_flops_b:.2g` FLOPs per step against
 # {glue:text}`kernel_way5_flops_b:.2g`. Its sizes do not agree (see the note).
@@ -2329,7 +2340,7 @@ results.record("diabetes_condition_number", lam_max / lam_min,
                description="condition number of X^T X, standardised diabetes training set")
 correlations = torch.corrcoef(X_ls.T) - torch.eye(X_ls.shape[1], dtype=F64)
 glue("diabetes_max_correlation", float(correlations.abs().max()), display=False)
-checks["GD iterates vs theorem bp-thm-gd-closed-form"] = ("iteration", err_gd, 1e-9)
+checks["GD iterates vs the closed-form theorem"] = ("iteration", err_gd, 1e-9)
 
 # %% [markdown]
 # Over every step of all three runs, iterating {eq}`bp-gd-step` and evaluating the

@@ -1043,13 +1043,17 @@ glue("relu_spread", relu_spread, display=False)
 glue("relu_time_change", f"{abs(relu_saving):.1%} {'less' if relu_saving >= 0 else 'more'}",
      display=False)
 within_noise = abs(relu_saving) < relu_spread
-if relu_saving > 2 * relu_share:
+if relu_saving > 2 * relu_share and within_noise:
+    glue("relu_memory_sentence", f"That would be {relu_saving / relu_share:.0f} times their "
+         "share of the FLOPs, but the difference is within the spread of the timings, so this "
+         "run cannot tell the two networks apart.", display=False)
+elif relu_saving > 2 * relu_share:
     glue("relu_memory_sentence", f"That is {relu_saving / relu_share:.0f} times their share of "
-         "the FLOPs" + (", although within that spread" if within_noise else "") + ". The "
-         "likely reason for a gap of this kind is memory traffic: a ReLU does one comparison "
-         "for each number it reads and writes back, so, like other elementwise operations, its "
-         "time is set by moving the activations through memory (plus one call per layer), "
-         "while a matrix product does hundreds of multiply-adds for each number it loads.",
+         "the FLOPs. The likely reason for a gap of this kind is memory traffic: a ReLU does "
+         "one comparison for each number it reads and writes back, so, like other elementwise "
+         "operations, its time is set by moving the activations through memory (plus one call "
+         "per layer), while a matrix product does hundreds of multiply-adds for each number it "
+         "loads.",
          display=False)
 elif relu_saving >= 0:
     glue("relu_memory_sentence", "That is no more than twice their share of the FLOPs.",
@@ -1332,7 +1336,7 @@ for L in (3, 10):
     glue(f"jac_fwd_vmap_ratio_l{L}", benchmark["cpu", L, "forward, jacfwd"]
          / benchmark["cpu", L, "forward, D dual passes"], display=False)
 glue("cpu_name", profiles.device_name(CPU), display=False)
-glue("jac_p_over_d", P / D, display=False)
+glue("jac_pass_ratio", (1 + P) / D, display=False)  # passes of the row loop / column loop
 
 
 def vmap_verdict(loop_over_vmap: float) -> str:
@@ -1381,10 +1385,9 @@ else:
 # number of passes. The row loop makes one forward pass and $P = 10$ backward passes, the
 # column loop $D = 2$ forward passes with dual numbers, and the rows take
 # {glue:text}`jac_passes_ratio_l3:.1f` times as long as the columns at $L = 3$
-# ({glue:text}`jac_passes_ratio_l10:.1f` at $L = 10$), against $P/D$ =
-# {glue:text}`jac_p_over_d:.0f`: a rough proportion only, because the passes are not alike (a
-# backward pass is not the same work as a forward pass with dual numbers) and the rows share
-# one forward pass. It is the ratio $P/D$ of the model, reappearing for a different reason.
+# ({glue:text}`jac_passes_ratio_l10:.1f` at $L = 10$), against a ratio of passes of
+# $(1 + P)/D$ = {glue:text}`jac_pass_ratio:.1f`: a rough proportion only, because the passes
+# are not alike (a backward pass is not the same work as a forward pass with dual numbers).
 # Vectorizing with `vmap` replaces the passes by one pass over a batch, at a fixed price of
 # its own. For the ten backward passes {glue:text}`jac_vmap_rev_verdict` (the loop takes
 # {glue:text}`jac_loop_ratio_l3:.1f` times as long as `jacrev` at $L = 3$); for the two
@@ -1401,7 +1404,8 @@ else:
 # $D$ with $P$ fixed, then $P$ with $D$ fixed. By {eq}`eq-cost-factored` the crossover is at
 # $D = P$. To compare times with the model we fit one line per device,
 # $t = t_0 + c \cdot C$, with $C$ the multiply-adds of {eq}`eq-cost-model`, $t_0$ an
-# intercept (what a call costs beyond its multiply-adds) and $1/c$ an arithmetic rate, over all
+# intercept (what a call costs beyond its multiply-adds) and $1/c$ a rate of multiply-adds per
+# second ($2/c$ in FLOPs per second, two FLOPs to a multiply-add), over all
 # points of both modes and both sweeps. The fit is robust: of all the lines through two
 # measured points (or through one, with $t_0 = 0$ or $c = 0$), we keep the one with the
 # smallest sum of absolute log errors $|\ln(\text{model}/\text{measured})|$. Like a median, it
@@ -1710,8 +1714,8 @@ else:
 # {glue:md}`crossing_sentence_p_cpu:myst`
 #
 # The fitted time model is $t_0$ = {glue:text}`time_model_overhead_cpu_us:.0f` µs plus
-# multiply-adds at {glue:text}`time_model_rate_cpu_gflops:.0f` GFLOP/s. It is within a factor
-# of {glue:text}`time_model_median_factor_cpu:.2f` of the measured time at the median point,
+# multiply-adds at {glue:text}`time_model_rate_cpu_gflops:.0f` GFLOP/s ($2/c$). It is within a
+# factor of {glue:text}`time_model_median_factor_cpu:.2f` of the measured time at the median point,
 # and {glue:md}`time_model_outlier_sentence_cpu:myst`. {glue:md}`time_model_t0_sentence:myst`
 #
 # Reading the plots:
