@@ -29,8 +29,9 @@
 # 1. define $L$-smoothness, $m$-strong convexity and $\kappa = L/m$, and prove that a
 #    co-coercive gradient is Lipschitz and, for convex functions, the converse;
 # 2. bound the Hessian of a twice-differentiable function, $m I \preceq \nabla^2 f \preceq L I$;
-# 3. derive the linear rates $1 - 1/\kappa$ of gradient descent and $1 - 1/\sqrt{\kappa}$ of
-#    Nesterov's method, and turn them into the slope of a semi-log plot of $f - f^\star$;
+# 3. derive the linear rates $1 - 1/\kappa$ of gradient descent and, on a quadratic,
+#    $1 - 1/\sqrt{\kappa}$ of Nesterov's method, and turn them into the slope of a semi-log
+#    plot of $f - f^\star$;
 # 4. write the gradient and Hessian of L2-regularized logistic regression, check them with
 #    finite differences, and compute $L$, $m$ and $\kappa$ from the Hessian's spectrum;
 # 5. measure what stochastic gradients, momentum, preconditioning, Adam and random
@@ -39,7 +40,8 @@
 # The problems come from two courses: co-coercivity and logistic regression with gradient
 # descent, Nesterov and SGD (UPenn ESE 546, HW3, problems 3 and 4, cited as **000**) and
 # strong convexity, a small quadratic and the roles of SGD, momentum, preconditioning, Adam
-# and random projection (Cornell CS 4787 prelim, sections 1.2, 2.2, 3 and 4.2, **004**).
+# and random projection (Cornell CS 4787 prelim, sections 1.2, 3 and 4.2, **004**; its
+# section 2.2, the steps of Adam per epoch, is counted in Chapter 2).
 # Gradients are checked with the finite differences of Chapter 1; all optimizers are plain
 # NumPy in float64. For the convex analysis behind the definitions, see
 # {cite:t}`boyd2004convex`, chapter 9.
@@ -813,7 +815,7 @@ plt.show()
 # Every other direction has more curvature and converges faster (many of them only slightly,
 # as the spectrum shows), which is why the start of the curve is steeper than its tail.
 #
-# ## Nesterov's method, with $L$ as a hyper-parameter
+# ## Nesterov's method, with $L$ as a hyperparameter
 #
 # 000 P4(d) treats $L$ as unknown: pick a value, set $m$ to the strong-convexity constant
 # (found in part (c); the source says "part (b)", a slip), and use step $1/L$ with
@@ -1272,7 +1274,8 @@ plt.show()
 # Jacobi scaling sets every diagonal entry of the rescaled bound $P^{1/2} B P^{1/2}$ to 1. The
 # diagonal of $B$ runs from {glue:text}`diag_b_min:.3f` at the dead pixels ($\lambda$ alone)
 # to $\tfrac14 + \lambda$ = {glue:text}`diag_b_max:.3f` at the bias, which is 1 in every image
-# (no pixel exceeds {glue:text}`diag_b_pixel_max:.3f`), so dim pixels are scaled up the most.
+# (no pixel's diagonal entry exceeds {glue:text}`diag_b_pixel_max:.3f`), so dim pixels are
+# scaled up the most.
 # Both constants grow, but not equally:
 #
 # - The dead pixels are repaired: their curvature becomes $\lambda/\lambda = 1$. The new
