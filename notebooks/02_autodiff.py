@@ -1064,11 +1064,12 @@ else:
 if relu_saving < 0.1:
     glue("relu_verdict", "The exam's answer stands: deleting the ReLUs buys little speed.",
          display=False)
+elif within_noise:
+    glue("relu_verdict", "So this run neither confirms nor refutes the exam's answer; a quieter "
+         "machine or more repeats would.", display=False)
 else:
     glue("relu_verdict", "Here deleting the ReLUs saved more time than the exam's answer "
-         "suggests, although their FLOPs are negligible"
-         + (" (but the saving is within the spread of the timings)." if within_noise else "."),
-         display=False)
+         "suggests, although their FLOPs are negligible.", display=False)
 
 # %% [markdown]
 # The ReLUs are {glue:text}`relu_flop_share:.2%` of the forward FLOPs: linear in the layer
