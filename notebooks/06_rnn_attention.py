@@ -1283,7 +1283,8 @@ glue("source_time_ratio", source_batch_seconds[32] / source_batch_seconds[256], 
 # over 32 sequences or 256: with few updates, the large batches stay close to where they
 # started. {glue:text}`batch_rebound_sentence` A larger batch pays off only where the time per
 # update hardly grows with the batch, as on the T4: there, trained for the same *time* rather
-# than the same number of sequences, batch 256 would see six times as many.
+# than the same number of sequences, batch 256 would see {glue:text}`source_time_ratio:.0f` times
+# as many.
 #
 # ## Experiment 3: number of sequences
 #
@@ -1354,7 +1355,7 @@ count_passes = max(run.count_sweep) / len(train_seqs)
 glue(
     "count_gap_sentence",
     f"At the end the training loss is {count_rows[n_hi][0]:.3f}, and the validation loss minus "
-    f"the training loss {count_gap:+.2f} nats. "
+    f"the training loss is {count_gap:+.2f} nats. "
     + gap_reading(count_gap, math.ceil(n_hi / run.base_batch) * run.base_batch)
     + (
         " Over many more passes the same sequences keep coming back, and the validation loss "
