@@ -1820,8 +1820,8 @@ glue("study_last_windows", max(1, LAST_WINDOWS // run.batch) * run.batch, displa
 gain_short, gain_long = last[2] - last[16], last[16] - last[64]
 glue(
     "study_gain_sentence",
-    f"Measured there, going from 2 to 16 characters gains {gain_short:.2f} nats and from 16 to "
-    f"64 another {gain_long:.2f}"
+    f"Measured there, the loss changes by {-gain_short:+.2f} nats from context 2 to 16 and by "
+    f"{-gain_long:+.2f} from 16 to 64"
     + (
         ": most of what predicts the next character lies in the current and the previous word, "
         "while the cost does not shrink, since attention's time and memory grow as the square "
