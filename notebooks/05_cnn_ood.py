@@ -1677,15 +1677,20 @@ OOD_SETS = [ts for ts in TEST_SETS if ts != "original"]
 conf = {name: {ts: [] for ts in TEST_SETS} for name in MODELS}  # mean confidence per seed
 ood_auroc = {name: {ts: [] for ts in OOD_SETS} for name in MODELS}  # original vs ts, per seed
 error_auroc = {name: [] for name in MODELS}  # right vs wrong answers on the original set
+first_scores = {}  # the first 2-layer CNN's log-confidences per test set, for the histogram
 for name, fits in trained.items():
-    for f in fits:
-        scores = {ts: confidence(f["model"], t(x_test))[0] for ts, t in TEST_SETS.items()}
-        for ts, s in scores.items():
-            conf[name][ts].append(s.exp().mean().item())
+    for i, f in enumerate(fits):
+        scores = {}
+        for ts, t in TEST_SETS.items():
+            scores[ts], predicted = confidence(f["model"], t(x_test))
+            conf[name][ts].append(scores[ts].exp().mean().item())
+            if ts == "original":
+                right = predicted == y_test.cpu()
         for ts in OOD_SETS:
             ood_auroc[name][ts].append(auroc(scores["original"], scores[ts]))
-        right = confidence(f["model"], x_test)[1] == y_test.cpu()
         error_auroc[name].append(auroc(scores["original"][right], scores["original"][~right]))
+        if name == "2-layer CNN" and i == 0:
+            first_scores = scores
 
 mean_conf = {n: {ts: float(np.mean(v)) for ts, v in c.items()} for n, c in conf.items()}
 mean_auroc = {n: {ts: float(np.mean(v)) for ts, v in a.items()} for n, a in ood_auroc.items()}
@@ -1714,11 +1719,8 @@ display(
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
-cnn2_first = trained["2-layer CNN"][0]["model"]
 bins = np.logspace(-8, 0, 33)  # 1 - confidence; below 1e-8 is counted in the first bin
-first_scores = {}
 for ts, style in (("original", "-"), ("shifted up 4", "--"), ("rotated 90", ":")):
-    first_scores[ts] = confidence(cnn2_first, TEST_SETS[ts](x_test))[0]
     doubt = (-torch.expm1(first_scores[ts])).clamp(min=1e-8).numpy()  # 1 - s, without rounding
     ax.hist(
         doubt,
@@ -1753,8 +1755,6 @@ overconfident = [  # (model, set): mean confidence minus accuracy, on the rotate
 ]
 glue("conf_cnn2_original", mean_conf["2-layer CNN"]["original"], display=False)
 glue("conf_cnn2_rot90", mean_conf["2-layer CNN"]["rotated 90"], display=False)
-glue("conf_cnn2_shifted", mean_conf["2-layer CNN"]["shifted up 4"], display=False)
-glue("overconf_min", 100 * min(overconfident), display=False)
 for key_name in MODELS:
     results.record(
         f"auroc_{KEYS[key_name]}_rot90",
