@@ -549,9 +549,8 @@ glue("hidden_units", run.hidden, display=False)
 glue("patience", run.patience, display=False)
 glue("max_epochs", run.max_epochs, display=False)
 for profile_name in ("cpu", "gpu"):
-    column = profiles.PROFILES.index(profile_name)
-    glue(f"max_epochs_{profile_name}", run.scales["max_epochs"][column], display=False)
-    glue(f"hull_steps_{profile_name}", run.scales["hull_steps"][column], display=False)
+    glue(f"max_epochs_{profile_name}", run.value_in("max_epochs", profile_name), display=False)
+    glue(f"hull_steps_{profile_name}", run.value_in("hull_steps", profile_name), display=False)
 main_model = mlp_like(init_state, np.float32)
 main = train(main_model, 5, LR, run.max_epochs, run.patience, seed=run.seed)
 accuracy_check = results.compare(

@@ -133,16 +133,12 @@ run = profiles.setup(
 )
 # The scale paragraph above compares the cpu and gpu columns of the table.
 for profile_name in ("cpu", "gpu"):
-    column = profiles.PROFILES.index(profile_name)
     for setting in ("sweep_sequences", "base_batch", "final_width", "final_sequences"):
-        glue(f"{setting}_{profile_name}", run.scales[setting][column], display=False)
-    glue(f"count_max_{profile_name}", max(run.scales["count_sweep"][column]), display=False)
+        glue(f"{setting}_{profile_name}", run.value_in(setting, profile_name), display=False)
+    glue(f"count_max_{profile_name}", max(run.value_in("count_sweep", profile_name)), display=False)
 glue(
     "cpu_updates_at_gpu_batch",
-    math.ceil(
-        run.scales["sweep_sequences"][profiles.PROFILES.index("cpu")]
-        / run.scales["base_batch"][profiles.PROFILES.index("gpu")]
-    ),
+    math.ceil(run.value_in("sweep_sequences", "cpu") / run.value_in("base_batch", "gpu")),
     display=False,
 )
 if run.device.type == "cpu":

@@ -1134,17 +1134,24 @@ def unigram_loss(train, val, vocab):
 
 
 @torch.no_grad()
-def mean_loss(model, batches):
+def target_losses(model, batches, last_only=False):
+    """The loss of every target that is not padding (-100), in float64; with `last_only`, of the
+    last position of each sequence only."""
     model.eval()
-    total, count = 0.0, 0
+    losses = []
     for inputs, targets in batches:
         logits = model(inputs)
-        total += F.cross_entropy(
-            logits.flatten(0, 1), targets.flatten(), ignore_index=-100, reduction="sum"
-        ).item()
-        count += int((targets != -100).sum())
+        if last_only:
+            logits, targets = logits[:, -1:], targets[:, -1:]
+        targets = targets.flatten()
+        loss = F.cross_entropy(logits.flatten(0, 1), targets, ignore_index=-100, reduction="none")
+        losses.append(loss[targets != -100].double().cpu())
     model.train()
-    return total / count
+    return torch.cat(losses)
+
+
+def mean_loss(model, batches):
+    return target_losses(model, batches).mean().item()
 
 
 def train(model, next_batch, steps, eval_batches, eval_every, lr=1e-3, desc="training"):
@@ -1479,21 +1486,15 @@ def char_eval_batches(context):
     return [window_batch(char_val, context, val_rng) for _ in range(run.eval_batches)]
 
 
-LAST_WINDOWS = 4_096  # validation windows for the full-context loss (see the study below)
+LAST_BATCHES = max(1, 4_096 // run.batch)  # about 4,096 windows for the full-context loss
 
 
-@torch.no_grad()
 def full_context_losses(model, context):
-    """Loss of the last prediction of each of LAST_WINDOWS validation windows: the only one that
-    sees the whole context (position j of a window sees j + 1 characters)."""
-    model.eval()
+    """Loss of the last prediction of each of LAST_BATCHES batches of validation windows: the only
+    one that sees the whole context (position j of a window sees j + 1 characters)."""
     rng = torch.Generator().manual_seed(54_321)
-    losses = []
-    for _ in range(max(1, LAST_WINDOWS // run.batch)):
-        inputs, targets = window_batch(char_val, context, rng)
-        losses.append(F.cross_entropy(model(inputs)[:, -1], targets[:, -1], reduction="none"))
-    model.train()
-    return torch.cat(losses).double().cpu()
+    batches = [window_batch(char_val, context, rng) for _ in range(LAST_BATCHES)]
+    return target_losses(model, batches, last_only=True)
 
 
 def char_experiment(width, heads, blocks, context, steps, dropout=0.0, desc="", model_seed=0):
@@ -1816,7 +1817,7 @@ last_se = max(study[c, 4]["last_se"] for c in (2, 16, 64))
 for c in (2, 16, 64):
     glue(f"study_last_ctx{c}", last[c], display=False)
 glue("study_last_se", last_se, display=False)
-glue("study_last_windows", max(1, LAST_WINDOWS // run.batch) * run.batch, display=False)
+glue("study_last_windows", LAST_BATCHES * run.batch, display=False)
 gain_short, gain_long = last[2] - last[16], last[16] - last[64]
 glue(
     "study_gain_sentence",

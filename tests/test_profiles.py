@@ -92,6 +92,15 @@ def test_setup_picks_the_profile_column_and_records_the_run() -> None:
     assert "**smoke** (this run)" in table
 
 
+def test_value_in_reads_another_profiles_column() -> None:
+    run = profiles.setup("smoke", seed=0, n_train=(10, 100, 1000))
+    assert [run.value_in("n_train", p) for p in profiles.PROFILES] == [10, 100, 1000]
+    with pytest.raises(AttributeError, match="no setting 'epochs'"):
+        run.value_in("epochs", "cpu")
+    with pytest.raises(profiles.ProfileError, match="unknown profile 'auto'"):
+        run.value_in("n_train", "auto")
+
+
 @pytest.mark.parametrize(
     ("scales", "message"),
     [

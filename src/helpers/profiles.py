@@ -169,10 +169,17 @@ class Run:
 
     def __getattr__(self, name: str) -> Any:
         # Only called for names that are not fields: the scale settings.
-        scales = self.__dict__.get("scales", {})
-        if name in scales:
-            return scales[name][PROFILES.index(self.profile)]
+        if name in self.__dict__.get("scales", {}):
+            return self.value_in(name, self.profile)
         raise AttributeError(f"no setting {name!r} in this notebook's scale table")
+
+    def value_in(self, name: str, profile: str) -> Any:
+        """The setting ``name`` as profile ``profile`` has it, e.g. to compare cpu with gpu."""
+        if name not in self.scales:
+            raise AttributeError(f"no setting {name!r} in this notebook's scale table")
+        if profile not in PROFILES:
+            raise ProfileError(f"unknown profile {profile!r}; the scales are {', '.join(PROFILES)}")
+        return self.scales[name][PROFILES.index(profile)]
 
     @property
     def values(self) -> dict[str, Any]:
