@@ -1187,12 +1187,11 @@ for batch in run.batch_sizes:
     )
 
 source_batch_seconds = {32: 241.7877, 64: 124.2302, 128: 61.0216, 256: 39.6777}  # 002 5.2(b)
-update_ms = {
-    b: 1e3 * h["seconds"][-1] / math.ceil(run.sweep_sequences / b) for b, h in batch_runs.items()
-}
+updates = {b: math.ceil(run.sweep_sequences / b) for b in batch_runs}
+update_ms = {b: 1e3 * h["seconds"][-1] / updates[b] for b, h in batch_runs.items()}
 seq_ms = {b: t / b for b, t in update_ms.items()}  # the cost of one sequence within an update
 rows = [
-    f"| {b} | {math.ceil(run.sweep_sequences / b)} | {h['seconds'][-1]:.1f} | "
+    f"| {b} | {updates[b]} | {h['seconds'][-1]:.1f} | "
     f"{update_ms[b]:.1f} | {seq_ms[b]:.2f} | {h['val'][-1]:.3f} | "
     f"{source_batch_seconds.get(b, float('nan')):.1f} |"
     for b, h in batch_runs.items()
@@ -1211,41 +1210,41 @@ display(
 # per sequence, a / B + c, fall as the batch grows. The two smallest batches (the smallest
 # activations) give a; a cost per sequence that rises at the larger batches is what the
 # two-part model leaves out. Changes below 15% we read as timing noise (see the text).
-b1, b2 = sorted(update_ms)[:2]
-fixed_ms = (b2 * update_ms[b1] - b1 * update_ms[b2]) / (b2 - b1)
-b_max = max(update_ms)
-seq_rise = seq_ms[b_max] / seq_ms[b2] - 1
+b_small, b_large = min(run.batch_sizes), max(run.batch_sizes)
+b_next = sorted(run.batch_sizes)[1]  # the second smallest batch
+fixed_ms = (b_next * update_ms[b_small] - b_small * update_ms[b_next]) / (b_next - b_small)
+seq_rise = seq_ms[b_large] / seq_ms[b_next] - 1
 results.record(
     "update_fixed_ms",
     fixed_ms,
     unit="ms",
-    description=f"batch sweep: fixed cost of an update, from batches {b1} and {b2}",
+    description=f"batch sweep: fixed cost of an update, from batches {b_small} and {b_next}",
 )
 results.record(
     "update_seq_cost_rise",
     100 * seq_rise,
     unit="%",
-    description=f"batch sweep: change of the cost per sequence from batch {b2} to {b_max}",
+    description=f"batch sweep: change of the cost per sequence from batch {b_next} to {b_large}",
 )
 glue(
     "update_split_sentence",
     f"The two smallest batches put the fixed part at {fixed_ms:.0f} ms, "
-    f"{fixed_ms / update_ms[b1]:.0%} of an update at batch {b1}: that much a larger batch can "
-    "save."
-    if fixed_ms > 0.05 * update_ms[b1]
+    f"{fixed_ms / update_ms[b_small]:.0%} of an update at batch {b_small}: that much a larger "
+    "batch can save."
+    if fixed_ms > 0.05 * update_ms[b_small]
     else f"The two smallest batches show no fixed part above 5% of an update ({fixed_ms:.0f} ms "
-    f"at batch {b1}): there is little for a larger batch to save.",
+    f"at batch {b_small}): there is little for a larger batch to save.",
     display=False,
 )
 glue(
     "update_rise_sentence",
-    f"From batch {b2} to batch {b_max} the cost per sequence rises by {seq_rise:.0%}: a "
+    f"From batch {b_next} to batch {b_large} the cost per sequence rises by {seq_rise:.0%}: a "
     "sequence costs more in a larger batch, which the two-part model leaves out (the caches, "
     "or other jobs on the machine; one run cannot tell them apart)."
     if seq_rise > 0.15
-    else f"From batch {b2} to batch {b_max} the cost per sequence changes by {seq_rise:+.0%}, "
-    "within the noise of such timings: no sign that a sequence costs more in a larger batch "
-    "at these sizes.",
+    else f"From batch {b_next} to batch {b_large} the cost per sequence changes by "
+    f"{seq_rise:+.0%}, within the noise of such timings: no sign that a sequence costs more in a "
+    "larger batch at these sizes.",
     display=False,
 )
 
@@ -1253,7 +1252,6 @@ plot_sweep(
     batch_runs, lambda batch, hist: f"batch {batch}", f"by batch size (width {run.base_width})"
 )
 
-b_small, b_large = min(run.batch_sizes), max(run.batch_sizes)
 time_ratio = batch_runs[b_small]["seconds"][-1] / batch_runs[b_large]["seconds"][-1]
 source_ratio = source_batch_seconds[32] / source_batch_seconds[256]
 on_gpu = run.device.type == "cuda"
