@@ -1232,8 +1232,10 @@ glue(
     f"{fixed_ms / update_ms[b_small]:.0%} of an update at batch {b_small}: that much a larger "
     "batch can save."
     if fixed_ms > 0.05 * update_ms[b_small]
-    else f"The two smallest batches show no fixed part above 5% of an update ({fixed_ms:.0f} ms "
-    f"at batch {b_small}): there is little for a larger batch to save.",
+    else f"The two smallest batches show no fixed part above 5% of an update at batch {b_small} "
+    f"(the estimate, {fixed_ms:.0f} ms, "
+    + ("is below zero, which only timing noise can make" if fixed_ms < 0 else "is that small")
+    + "): there is little for a larger batch to save.",
     display=False,
 )
 glue(
