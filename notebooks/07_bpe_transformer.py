@@ -1859,6 +1859,14 @@ glue(
         else ": characters beyond the last few words still help."
         if gain_long > 2 * se_long
         else "."
+    )
+    + (
+        f" At its last position the context-64 model is even worse than the context-16 one, by "
+        f"{-gain_long:.2f} nats, more than twice the standard error: in {run.study_steps:,} "
+        "updates this small model did not learn to use more than 16 characters, and the longer "
+        "context even cost it a little."
+        if gain_long < -2 * se_long
+        else ""
     ),
     display=False,
 )
