@@ -80,7 +80,7 @@ run = profiles.setup(
     gpu_cross_width=(512, 1024, 4096),  # K of the crossover sweep on a GPU, when there is one
     cross_fixed=(8, 32, 32),  # P while D varies, and D while P varies
     cross_sizes=(
-        (1, 8, 128),
+        (1, 8, 512),  # 512: far enough from the crossover at 8 for the order to be clear
         (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
         (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
     ),
@@ -88,7 +88,6 @@ run = profiles.setup(
 run
 
 # %%
-import itertools
 import math
 from collections import Counter, deque
 from functools import partial
@@ -105,7 +104,7 @@ from torch.func import jacfwd, jacrev
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers.gradcheck import check_gradients
-from helpers.timing import measure, ratio_verdict
+from helpers.timing import Timing, measure, ratio_verdict
 
 rng = np.random.default_rng(run.seed)
 generator = torch.Generator().manual_seed(run.seed)
@@ -555,8 +554,12 @@ glue("lydia_fd_error", fd_errors["w"], display=False)
 
 # %% [markdown]
 # All five agree: the four exact computations to float64 rounding, and finite differences to
-# a relative error of {glue:text}`lydia_fd_error:.1e`, which is their truncation and rounding
-# error, not a disagreement. The hand-written backward pass and the engine do the same thing;
+# a relative error of {glue:text}`lydia_fd_error:.1e`, which is rounding error alone, not a
+# disagreement. There is no truncation error to add: the loss is quadratic in $w$ plus
+# $\lambda\lVert w\rVert_1$, which is linear between its kinks, and every $|w_j|$ is more than
+# $10^{-3}$ from its kink, far beyond the step of $10^{-6}$; a centred difference of a quadratic
+# or a linear function is exact but for rounding (its error term involves the third
+# derivative, zero here). The hand-written backward pass and the engine do the same thing;
 # the engine just does it for any function composed of its primitives. Note the last line of
 # the hand-written pass: $w$ is read twice in the forward pass (by $Xw$ and by $|w|$), so its
 # adjoint is a sum of two terms, exactly {eq}`eq-adjoint`.
@@ -744,12 +747,13 @@ for n, d in [(1, 1), (2, 2), (7, 3), (50, 20), (1000, 1)]:
 # %% [markdown]
 # ### The backward pass against the forward pass
 #
-# On this graph the backward pass costs about as much as the forward pass: both are dominated
-# by one matrix-vector product with $X$ ($Xw$ forward, $X^\top \overline{Xw}$ backward). The
-# usual rule of thumb, "a backward pass costs about two forward passes", comes from layers
-# whose input *also* needs an adjoint: then a product $AB$ needs both $\bar V B^\top$ and
-# $A^\top \bar V$ {eq}`eq-matmul-vjp`. Here $X$ is data and gets no adjoint, so the engine
-# skips that product entirely (we will see the factor two in an MLP below).
+# On this graph the backward pass costs about as many FLOPs as the forward pass: both counts
+# are dominated by one matrix-vector product with $X$ ($Xw$ forward, $X^\top \overline{Xw}$
+# backward). The usual rule of thumb, "a backward pass costs about two forward passes",
+# comes from layers whose input *also* needs an adjoint: then a product $AB$ needs both
+# $\bar V B^\top$ and $A^\top \bar V$ {eq}`eq-matmul-vjp`. Here $X$ is data and gets no
+# adjoint, so the engine skips that product entirely (we will see the factor two in an MLP
+# below).
 #
 # Counting is one thing, time another. We time the forward and the backward pass of the same
 # graph at a larger size, with our engine and with PyTorch (CPU, float64, the same function),
@@ -818,34 +822,80 @@ results.record("lydia_engine_over_torch", engine_step / torch_step,
                description="time of forward + backward, our engine / torch, squared loss + L1")
 glue("lydia_n", n, display=False)
 glue("lydia_d", d, display=False)
-glue("lydia_matvec_share_torch",
-     seconds["torch", "of which X @ w"] / seconds["torch", "forward"], display=False)
-glue("lydia_matvec_numpy_over_torch",
-     seconds["engine", "of which X @ w"] / seconds["torch", "of which X @ w"], display=False)
+
+
+def beyond_noise(ratio: float) -> bool:
+    """Whether a time ratio is outside the ten percent that ratio_verdict calls no clear
+    difference."""
+    return ratio_verdict(ratio, "above", "below", "") != ""
+
+
+LIBRARIES = {"engine": "our engine", "torch": "PyTorch"}
+flop_ratio = backward_flops / forward_flops
+# backward/forward time against backward/forward FLOPs, per library
+off_flops = [words for lib, words in LIBRARIES.items()
+             if beyond_noise(seconds[lib, "backward"] / seconds[lib, "forward"] / flop_ratio)]
+glue("lydia_time_flop_sentence",
+     "Here wall time follows the FLOP count in both, to within ten percent." if not off_flops
+     else "Wall time need not follow the FLOP count, and here it does not in "
+     + ("either library" if len(off_flops) == 2 else off_flops[0]) + ".", display=False)
+matvec_share = {lib: seconds[lib, "of which X @ w"] / seconds[lib, "forward"] for lib in LIBRARIES}
+glue("lydia_matvec_share_engine", matvec_share["engine"], display=False)
+glue("lydia_matvec_share_torch", matvec_share["torch"], display=False)
+most = [words for lib, words in LIBRARIES.items() if matvec_share[lib] >= 0.5]
+if len(most) == 2:
+    matvec_sentence = "In both, this one product is most of the forward time."
+elif most:
+    rest = next(words for words in LIBRARIES.values() if words not in most)
+    matvec_sentence = (f"It is most of the forward time in {most[0]} but not in {rest}, "
+                       "although it has nearly all the FLOPs in both.")
+else:
+    matvec_sentence = (
+        "So in neither library is this one product most of the forward time, although it has "
+        "nearly all the FLOPs. The rest is everything else in the pass, the elementwise "
+        f"operations on the {n:,} residuals and the bookkeeping of each operation, which these "
+        "timings do not separate.")
+glue("lydia_matvec_sentence", matvec_sentence, display=False)
+matvec_numpy_over_torch = seconds["engine", "of which X @ w"] / seconds["torch", "of which X @ w"]
+glue("lydia_matvec_numpy_over_torch", matvec_numpy_over_torch, display=False)
+kernel_verdict = ratio_verdict(matvec_numpy_over_torch, "slower", "faster", "")
+glue("lydia_engine_sentence", ratio_verdict(
+    engine_step / torch_step,
+    "So our engine is the slower here" + (
+        ", and part of that, at least, is the library underneath: NumPy's bare product is "
+        "itself the slower one." if kernel_verdict == "slower" else
+        ", although NumPy's bare product is not the slower one: the difference lies in the "
+        "rest of the pass, which includes our engine's bookkeeping in Python."),
+    "So our engine is the faster here" + (
+        ", and part of that, at least, is the library underneath: NumPy's bare product is "
+        "itself the faster one. Nothing here shows that our bookkeeping is cheaper than "
+        "PyTorch's." if kernel_verdict == "faster" else
+        ", although NumPy's bare product is not the faster one; these timings do not show "
+        "where the difference comes from."),
+    "So the two are within ten percent of each other, a difference that run-to-run noise "
+    "can produce."), display=False)
 
 # %% [markdown]
 # At $n$ = {glue:text}`lydia_n`, $d$ = {glue:text}`lydia_d` the backward pass counts
 # {glue:text}`lydia_backward_forward_flop_ratio:.3f` times the forward pass's FLOPs, as
 # {eq}`eq-lydia-backward-flops` predicts, and its wall time is
 # {glue:text}`lydia_backward_forward_time_ratio_engine:.2f` times the forward's in our engine
-# and {glue:text}`lydia_backward_forward_time_ratio_torch:.2f` times in PyTorch. Wall time
-# and FLOPs need not agree, and here they do not. Both passes are dominated by one
-# matrix-vector product with $X$ ($Xw$ forward, $X^\top \overline{Xw}$ backward; the bare
-# product $Xw$ alone is {glue:text}`lydia_matvec_share_torch:.0%` of PyTorch's forward time).
-# Such a product does two FLOPs per entry of $X$ it reads, so its speed is set by how fast
-# memory delivers $X$ and by the particular kernel each library calls for it (row-wise for
-# $Xw$, column-wise for $X^\top v$), not by the FLOP count.
+# and {glue:text}`lydia_backward_forward_time_ratio_torch:.2f` times in PyTorch.
+# {glue:text}`lydia_time_flop_sentence` Nearly all the FLOPs of each pass are one
+# matrix-vector product with $X$ ($Xw$ forward, $X^\top \overline{Xw}$ backward), but FLOPs
+# are not time. Such a product does two FLOPs per entry of $X$ it reads, so its speed is
+# likely set by how fast memory delivers $X$ and by the particular kernel each library calls
+# for it (row-wise for $Xw$, column-wise for $X^\top v$), not by the FLOP count. Timed by
+# itself, the bare product $Xw$ takes {glue:text}`lydia_matvec_share_engine:.0%` of our
+# engine's forward time and {glue:text}`lydia_matvec_share_torch:.0%` of PyTorch's.
+# {glue:text}`lydia_matvec_sentence`
 #
 # A full gradient step (forward plus backward) with our engine takes
 # {glue:text}`lydia_engine_over_torch:.2f` times as long as with PyTorch, and the backward
-# pass alone {glue:text}`lydia_backward_engine_over_torch:.2f` times as long. That is no miracle of
-# our small engine: both spend nearly all their time in compiled matrix-vector kernels, and
-# those kernels differ by themselves (NumPy's $Xw$ takes
-# {glue:text}`lydia_matvec_numpy_over_torch:.2f` times PyTorch's in this run). The bookkeeping
-# per operation, Python for us and C++ for PyTorch, is a few microseconds for each of eight
-# operations, small next to a product with a {glue:text}`lydia_n` by {glue:text}`lydia_d`
-# matrix. The picture changes when a graph has many small operations, as in the Jacobian
-# benchmark below.
+# pass alone {glue:text}`lydia_backward_engine_over_torch:.2f` times as long; NumPy's bare
+# $Xw$ takes {glue:text}`lydia_matvec_numpy_over_torch:.2f` times as long as PyTorch's.
+# {glue:text}`lydia_engine_sentence` The picture changes when a graph has many small
+# operations, each with its own bookkeeping, as in the Jacobian benchmark below.
 #
 # ## A check with teeth: the missing transpose
 #
@@ -1006,6 +1056,15 @@ results.record("mlp_engine_gradient_ms", engine_time.seconds * 1e3, unit="ms",
 results.record("mlp_torch_gradient_ms", torch_time.seconds * 1e3, unit="ms",
                description="time of the MLP gradient with torch autograd (CPU, float64)")
 glue("mlp_batch", B, display=False)
+glue("mlp_engine_sentence", ratio_verdict(
+    engine_time.seconds / torch_time.seconds,
+    "Our engine is the slower here. Both sides run the same handful of large matrix products in "
+    "compiled code, so the difference lies in the kernels each library calls or in our "
+    "bookkeeping in Python; this timing does not separate the two.",
+    "Our engine is even the faster here: whatever the per-operation overhead of a Python engine "
+    "costs, it does not show next to a handful of large matrix products in compiled code.",
+    "The two are within ten percent: next to a handful of large matrix products in compiled "
+    "code, the per-operation overhead of a Python engine does not show."), display=False)
 
 # %% [markdown]
 # The engine's MLP gradient matches PyTorch's to rounding. Its backward pass counts
@@ -1015,9 +1074,7 @@ glue("mlp_batch", B, display=False)
 # skips that product, because its input is data. At batch {glue:text}`mlp_batch` a gradient
 # takes {glue:text}`mlp_engine_gradient_ms:.2f` ms with our engine and
 # {glue:text}`mlp_torch_gradient_ms:.2f` ms with PyTorch, a ratio of
-# {glue:text}`mlp_engine_over_torch:.2f`: again a handful of large matrix products in
-# compiled code on both sides, where the per-operation overhead of a Python engine does not
-# show.
+# {glue:text}`mlp_engine_over_torch:.2f`. {glue:text}`mlp_engine_sentence`
 #
 # ### Do the ReLUs cost much? (004 §5.2)
 #
@@ -1326,16 +1383,12 @@ for L in (3, 10):
                       ("columns", "forward, D dual passes")]:
         results.record(f"jac_{key}_l{L}_cpu_us", benchmark["cpu", L, name] * 1e6, unit="µs",
                        description=f"Jacobian by {name}, L = {L}, D=2 K=30 P=10, CPU float32")
-    _, c_fwd, c_rev = jacobian_cost(D, K, P, L)
-    glue(f"jac_model_ratio_l{L}", c_fwd / c_rev, display=False)
     glue(f"jac_measured_ratio_l{L}", benchmark["cpu", L, "forward, jacfwd"]
-         / benchmark["cpu", L, "reverse, jacrev"], display=False)
-    glue(f"jac_loop_ratio_l{L}", benchmark["cpu", L, "reverse, P backward passes"]
          / benchmark["cpu", L, "reverse, jacrev"], display=False)
     glue(f"jac_passes_ratio_l{L}", benchmark["cpu", L, "reverse, P backward passes"]
          / benchmark["cpu", L, "forward, D dual passes"], display=False)
-    glue(f"jac_fwd_vmap_ratio_l{L}", benchmark["cpu", L, "forward, jacfwd"]
-         / benchmark["cpu", L, "forward, D dual passes"], display=False)
+_, c_fwd, c_rev = jacobian_cost(D, K, P, 3)
+glue("jac_model_ratio_l3", c_fwd / c_rev, display=False)  # the same at every depth
 glue("cpu_name", profiles.device_name(CPU), display=False)
 glue("jac_pass_ratio", (1 + P) / D, display=False)  # passes of the row loop / column loop
 
@@ -1356,6 +1409,8 @@ columns_over_jacfwd = benchmark["cpu", 3, "forward, D dual passes"] / benchmark[
     "cpu", 3, "forward, jacfwd"]
 glue("jac_vmap_rev_verdict", vmap_verdict(rows_over_jacrev), display=False)
 glue("jac_vmap_fwd_verdict", vmap_verdict(columns_over_jacfwd), display=False)
+glue("jac_loop_ratio_l3", rows_over_jacrev, display=False)
+glue("jac_fwd_vmap_ratio_l3", 1 / columns_over_jacfwd, display=False)  # jacfwd / the loop
 if len(DEVICES) > 1:
     accelerator = DEVICES[1]
     acc_us, cpu_us = (benchmark[kind, 3, "reverse, jacrev"] * 1e6
@@ -1403,7 +1458,18 @@ else:
 #
 # We take wide layers ($K$ in the scale table, $L = 3$) and sweep one dimension at a time:
 # $D$ with $P$ fixed, then $P$ with $D$ fixed. By {eq}`eq-cost-factored` the crossover is at
-# $D = P$. To compare times with the model we fit one line per device,
+# $D = P$. At each size the two modes are timed in alternating rounds, one call of each per
+# round (which goes first swaps every round), so that a slow spell of the shared machine
+# slows both alike; a mode's time is the median of its rounds. Near the crossover the two
+# times are close and their order can change from round to round, so a comparison of two
+# medians could put a crossing wherever noise tips it. We therefore count, at each size, the
+# rounds in which the mode that carries the swept dimension was the slower, and call the
+# order *settled* when one mode was the slower in at least {glue:text}`settle_share:.0%` of
+# the rounds. The measured crossover is then a range: from the largest size at which that
+# mode was settled faster to the smallest size from which on it was settled slower at every
+# size.
+#
+# To compare times with the model we fit one line per device,
 # $t = t_0 + c \cdot C$, with $C$ the multiply-adds of {eq}`eq-cost-model`, $t_0$ an
 # intercept (what a call costs beyond its multiply-adds) and $1/c$ a rate of multiply-adds per
 # second ($2/c$ in FLOPs per second, two FLOPs to a multiply-add), over all
@@ -1412,11 +1478,27 @@ else:
 # smallest sum of absolute log errors $|\ln(\text{model}/\text{measured})|$. Like a median, it
 # lets a few points far off the line move it only a little, where a least-squares fit would
 # let them drag both constants. Two constants for the whole device: the *shape* of the
-# curves, and the crossover, come from the model alone.
+# curves, and the crossover, come from the model alone (the two modes share one line in the
+# multiply-adds, so their model curves cross exactly where the multiply-adds are equal, at
+# $D = P$).
 
 # %%
+def time_alternately(functions, rounds: int, warmup: int = 2) -> list[Timing]:
+    """Time the callables one call each per round, in reversed order every other round, so that
+    a slow spell of the machine hits all alike; the i-th runs of the Timings were taken together."""
+    for fn in functions:
+        for _ in range(warmup):
+            fn()
+    runs = [[] for _ in functions]
+    for i in range(rounds):
+        for k in (range(len(functions)) if i % 2 == 0 else reversed(range(len(functions)))):
+            runs[k] += measure(functions[k], repeat=1, warmup=0).runs
+    return [Timing(tuple(r)) for r in runs]
+
+
 def crossover_sweep(device, K, fixed, sizes, L=3):
-    """Time jacfwd and jacrev for D in sizes (P = fixed), then P in sizes (D = fixed)."""
+    """Time jacfwd and jacrev, alternately, for D in sizes (P = fixed), then P in sizes
+    (D = fixed)."""
     rows = []
     for sweep in ("D", "P"):
         for size in sizes:
@@ -1424,62 +1506,89 @@ def crossover_sweep(device, K, fixed, sizes, L=3):
             weights = tanh_net_weights(D_, K, P_, L, device=device, dtype=torch.float32)
             x = torch.randn(D_, generator=generator).to(device)
             _, c_fwd, c_rev = jacobian_cost(D_, K, P_, L)
-            for mode, method, cost in [("forward", jacobian_jacfwd, c_fwd),
-                                       ("reverse", jacobian_jacrev, c_rev)]:
-                timing = measure(partial(method, x, weights), repeat=run.repeat, warmup=2)
+            timings = time_alternately([partial(jacobian_jacfwd, x, weights),
+                                        partial(jacobian_jacrev, x, weights)], run.repeat)
+            for mode, cost, timing in zip(("forward", "reverse"), (c_fwd, c_rev), timings,
+                                          strict=True):
                 rows.append(dict(sweep=sweep, size=size, mode=mode, cost=cost,
-                                 seconds=timing.seconds))
+                                 seconds=timing.seconds, runs=timing.runs))
     return rows
 
 
 def fit_time_model(rows):
     """t = t0 + c * cost with t0, c >= 0: the line through two measured points (or through one,
-    with t0 = 0 or c = 0) with the least sum of |log(model / measured)| over all points."""
+    with t0 = 0 or c = 0) with the least sum of |log(model / measured)| over all points.
+    Returns t0, c and the rows the line passes through."""
     t = np.array([r["seconds"] for r in rows])
     cost = np.array([r["cost"] for r in rows], dtype=float)
-    candidates = [(0.0, ti / ci) for ti, ci in zip(t, cost, strict=True)] + [(ti, 0.0) for ti in t]
+    candidates = ([(0.0, t[i] / cost[i], (i,)) for i in range(len(t))]
+                  + [(t[i], 0.0, (i,)) for i in range(len(t))])
     for i in range(len(t)):
         for j in range(i + 1, len(t)):
             if cost[i] != cost[j]:
                 c = (t[j] - t[i]) / (cost[j] - cost[i])
                 if c >= 0 and t[i] - c * cost[i] >= 0:
-                    candidates.append((t[i] - c * cost[i], c))
-    t0, c = min(candidates, key=lambda tc: np.abs(np.log((tc[0] + tc[1] * cost) / t)).sum())
-    return float(t0), float(c)
+                    candidates.append((t[i] - c * cost[i], c, (i, j)))
+    t0, c, through = min(candidates,
+                         key=lambda cand: np.abs(np.log((cand[0] + cand[1] * cost) / t)).sum())
+    return float(t0), float(c), [rows[i] for i in through]
 
 
-def crossings(rows, sweep):
-    """Every size at which the two modes' measured times cross (interpolated on log scales)."""
-    sizes = sorted({r["size"] for r in rows if r["sweep"] == sweep})
-    time = {(r["size"], r["mode"]): r["seconds"] for r in rows if r["sweep"] == sweep}
-    growing, flat = ("forward", "reverse") if sweep == "D" else ("reverse", "forward")
-    log_ratio = np.log([time[s, growing] / time[s, flat] for s in sizes])
-    found = []
-    for i in range(len(sizes) - 1):
-        a, b = log_ratio[i], log_ratio[i + 1]
-        if (a < 0) != (b < 0):  # the order of the two modes changes between these sizes
-            lo, hi = np.log(sizes[i]), np.log(sizes[i + 1])
-            found.append(float(np.exp(lo + (hi - lo) * -a / (b - a))))
-    return found
+SETTLED = 0.8  # share of the rounds in which one mode must be the slower for the order to count
 
 
-def measured_crossover(rows, sweep):
-    """The last crossing: the size beyond which the mode carrying the swept dimension stays
-    the slower one (the first size if it is slower everywhere)."""
-    found = crossings(rows, sweep)
-    return found[-1] if found else float(min(r["size"] for r in rows if r["sweep"] == sweep))
+def growing_mode(sweep) -> str:
+    """The mode whose multiply-adds grow with the swept dimension: forward mode carries D."""
+    return "forward" if sweep == "D" else "reverse"
 
 
-sweeps = {}
+def settled_order(rows, sweep) -> dict:
+    """size -> +1 where the growing mode was the slower in at least SETTLED of the paired
+    rounds, -1 where it was the faster in that many, 0 where the order is not settled."""
+    runs = {(r["size"], r["mode"]): r["runs"] for r in rows if r["sweep"] == sweep}
+    growing = growing_mode(sweep)
+    flat = "reverse" if growing == "forward" else "forward"
+    order = {}
+    for size in sorted({size for size, _ in runs}):
+        slower = np.mean([a > b for a, b in zip(runs[size, growing], runs[size, flat],
+                                                 strict=True)])
+        order[size] = 1 if slower >= SETTLED else -1 if slower <= 1 - SETTLED else 0
+    return order
+
+
+def crossover_range(order):
+    """(low, high): high is the smallest size from which on the growing mode was settled slower
+    at every size (None if it was not at the largest); low is the largest size below high at
+    which it was settled faster (None if there is none)."""
+    high = None
+    for size in sorted(order, reverse=True):
+        if order[size] != 1:
+            break
+        high = size
+    low = max((s for s in order if order[s] == -1 and high is not None and s < high),
+              default=None)
+    return low, high
+
+
+def order_changes(order) -> int:
+    """How often the settled order changes along a sweep (sizes where it is not settled are
+    skipped)."""
+    signs = [order[size] for size in sorted(order) if order[size] != 0]
+    return sum(a != b for a, b in zip(signs[:-1], signs[1:], strict=True))
+
+
+sweeps, time_model = {}, {}
 for device in DEVICES:
     K_cross = run.cross_width if device.type == "cpu" else run.gpu_cross_width
     sweeps[device.type] = (K_cross, crossover_sweep(device, K_cross, run.cross_fixed,
                                                     run.cross_sizes))
+    time_model[device.type] = fit_time_model(sweeps[device.type][1])
 
 # %% [markdown]
-# Before plotting, two checks that hold whatever the machine: at the ends of each sweep,
-# where the model says one mode needs {glue:text}`cross_model_extreme_ratio:.0f` times the
-# multiply-adds of the other (or more), the measured times must order the same way.
+# Before plotting, two checks that hold whatever the machine: at the largest size of each
+# sweep, where the model says that the mode carrying the swept dimension needs
+# {glue:text}`cross_model_extreme_ratio:.0f` times the multiply-adds of the other, the
+# measured times must order the same way.
 
 # %%
 fixed, largest = run.cross_fixed, max(run.cross_sizes)
@@ -1488,22 +1597,26 @@ for device_type, (_, rows) in sweeps.items():
     assert time["D", largest, "forward"] > time["D", largest, "reverse"], device_type
     assert time["P", largest, "reverse"] > time["P", largest, "forward"], device_type
 _, c_fwd, c_rev = jacobian_cost(largest, run.cross_width, fixed, 3)
-glue("cross_model_extreme_ratio", c_fwd / c_rev, display=False)
+glue("cross_model_extreme_ratio", c_fwd / c_rev, display=False)  # the same ratio in both sweeps
 
 # %%
 fig, axes = plt.subplots(len(sweeps), 3, figsize=(14, 4.2 * len(sweeps)), squeeze=False)
 for row_axes, device in zip(axes, DEVICES, strict=True):
     K_cross, rows = sweeps[device.type]
-    t0, c = fit_time_model(rows)
+    t0, c, _ = time_model[device.type]
     for ax, sweep in zip(row_axes[:2], ("D", "P"), strict=True):
         for mode, marker, color in [("forward", "o", "C0"), ("reverse", "s", "C1")]:
             pts = [r for r in rows if r["sweep"] == sweep and r["mode"] == mode]
             sizes = [r["size"] for r in pts]
             ax.plot(sizes, [r["seconds"] * 1e3 for r in pts], marker, color=color,
-                    label=f"{mode} mode, measured")
+                    label=f"{mode} mode, measured (median)")
             ax.plot(sizes, [(t0 + c * r["cost"]) * 1e3 for r in pts], "-", color=color,
                     alpha=0.7, label=f"{mode} mode, model")
         ax.axvline(run.cross_fixed, color="gray", linestyle="--", label="model crossover")
+        low, high = crossover_range(settled_order(rows, sweep))
+        if high is not None:
+            ax.axvspan(min(run.cross_sizes) if low is None else low, high, color="gray",
+                       alpha=0.15, label="measured crossover range")
         other, what = ("P", "inputs") if sweep == "D" else ("D", "outputs")
         ax.set(xscale="log", yscale="log",
                xlabel=f"{sweep}, number of {what} (with {other} = {run.cross_fixed})",
@@ -1535,25 +1648,52 @@ def join_words(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def size_text(x: float) -> str:
-    """Three significant digits below 100 (crossings can be close), whole numbers above."""
-    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+def point_text(r) -> str:
+    return f"{r['mode']} mode at ${r['sweep']}$ = {r['size']}"
 
 
-def crossing_sentence(rows, sweep) -> str:
-    """What the measured times of one sweep do, in words."""
-    found = crossings(rows, sweep)
-    growing = "forward" if sweep == "D" else "reverse"
-    if not found:
-        return (f"In the ${sweep}$ sweep the measured times never cross: {growing} mode is the "
-                f"slower at every ${sweep}$ measured.")
-    where = join_words(f"${sweep} \\approx$ {size_text(x)}" for x in found)
-    if len(found) == 1:
-        return (f"In the ${sweep}$ sweep the measured times cross once, at {where} "
-                f"(interpolated on the log scale), beyond which {growing} mode stays the slower.")
-    return (f"In the ${sweep}$ sweep they cross {len(found)} times, at {where}: only the last, "
-            f"beyond which {growing} mode stays the slower, matches the model's single "
-            "crossing.")
+def crossover_range_text(sweep, low, high) -> str:
+    """Where a sweep puts the crossover, in words."""
+    if high is None:
+        return f"nowhere in the ${sweep}$ sweep (the order is not settled at its largest size)"
+    if low is None:
+        return f"at or below ${sweep}$ = {high}"
+    return f"between ${sweep}$ = {low} and {high}"
+
+
+def crossing_sentence(rows, sweep, model_crossover) -> str:
+    """What the settled order of one sweep says about the crossover, against the model's."""
+    order = settled_order(rows, sweep)
+    low, high = crossover_range(order)
+    growing = growing_mode(sweep)
+    if high is None:
+        return (f"In the ${sweep}$ sweep {growing} mode was not the settled slower at the "
+                f"largest ${sweep}$, so this run gives no measured crossover.")
+    if low is None:
+        where = (f"at every ${sweep}$ measured" if high == min(order) else
+                 f"at every ${sweep}$ from {high} on")
+        text = f"In the ${sweep}$ sweep {growing} mode was the settled slower {where}"
+        text += " and the settled faster at none"
+        below, above = model_crossover / high, 1.0
+    else:
+        text = (f"In the ${sweep}$ sweep {growing} mode was last the settled faster at "
+                f"${sweep}$ = {low} and the settled slower at every ${sweep}$ from {high} on")
+        below, above = model_crossover / high, low / model_crossover
+    text += f", so the measured crossover lies {crossover_range_text(sweep, low, high)}"
+    if model_crossover in (low, high):
+        end = "lower" if model_crossover == low else "upper"
+        text += f"; the model's, ${sweep}$ = {model_crossover}, is its {end} end."
+    elif max(below, above) <= 1:
+        text += f"; the model's, ${sweep}$ = {model_crossover}, lies within this range."
+    else:
+        side = "above" if below > 1 else "below"
+        text += (f"; the model's, ${sweep}$ = {model_crossover}, lies outside it, a factor of "
+                 f"{max(below, above):.1f} {side} its nearest end.")
+    reversed_sizes = [s for s in order if low is not None and s < low and order[s] == 1]
+    if reversed_sizes:
+        text += (f" Further down, at ${sweep}$ = {join_words(reversed_sizes)}, {growing} mode "
+                 "was the settled slower as well.")
+    return text
 
 
 def model_factor(r, t0, c) -> float:
@@ -1572,24 +1712,31 @@ def outlier_text(outliers, t0, c) -> str:
                      for (mode, sweep, side), sizes in groups.items())
 
 
-time_model = {}
 for device_type, (_, rows) in sweeps.items():
-    t0, c = fit_time_model(rows)
-    time_model[device_type] = (t0, c)
+    t0, c, _ = time_model[device_type]
     errors = [model_factor(r, t0, c) for r in rows]
     outliers = [r for r in rows if model_factor(r, t0, c) > 3]
-    results.record(f"crossover_d_{device_type}", measured_crossover(rows, "D"),
-                   description=f"measured D beyond which jacfwd stays slower than jacrev "
-                               f"(last crossing, P fixed), {device_type}")
-    results.record(f"crossover_p_{device_type}", measured_crossover(rows, "P"),
-                   description=f"measured P beyond which jacrev stays slower than jacfwd "
-                               f"(last crossing, D fixed), {device_type}")
-    results.record(f"crossings_d_{device_type}", len(crossings(rows, "D")),
-                   description=f"number of crossings of jacfwd and jacrev in the D sweep, "
-                               f"{device_type}")
-    results.record(f"crossings_p_{device_type}", len(crossings(rows, "P")),
-                   description=f"number of crossings of jacfwd and jacrev in the P sweep, "
-                               f"{device_type}")
+    for sweep, slower, faster in (("D", "jacfwd", "jacrev"), ("P", "jacrev", "jacfwd")):
+        order = settled_order(rows, sweep)
+        low, high = crossover_range(order)
+        other = "P" if sweep == "D" else "D"
+        settled = (f"in at least {SETTLED:.0%} of alternating rounds, {other} fixed, "
+                   f"{device_type}")
+        results.record(f"crossover_{sweep.lower()}_{device_type}", high,
+                       description=f"measured crossover, upper end: the smallest {sweep} from "
+                                   f"which on {slower} was slower than {faster} at every "
+                                   f"{sweep}, {settled} (None: not at the largest {sweep})")
+        results.record(f"crossover_{sweep.lower()}_low_{device_type}", low,
+                       description=f"measured crossover, lower end: the largest {sweep} below "
+                                   f"the upper end at which {slower} was faster than {faster}, "
+                                   f"{settled} (None: at no such {sweep})")
+        results.record(f"crossings_{sweep.lower()}_{device_type}", order_changes(order),
+                       description=f"changes of the settled order of jacfwd and jacrev along "
+                                   f"the {sweep} sweep, unsettled sizes skipped, {device_type}")
+        # sentences with math or code are glued as Markdown and pasted with {glue:md}`name:myst`
+        # (glue:text would show the dollar signs and backticks)
+        glue(f"crossing_sentence_{sweep.lower()}_{device_type}",
+             Markdown(crossing_sentence(rows, sweep, run.cross_fixed)), display=False)
     results.record(f"time_model_overhead_{device_type}_us", t0 * 1e6, unit="µs",
                    description=f"fitted intercept t0 of the time model (robust fit), "
                                f"{device_type}")
@@ -1602,44 +1749,56 @@ for device_type, (_, rows) in sweeps.items():
                    description=f"median factor between measured time and model, {device_type}")
     results.record(f"time_model_outliers_{device_type}", len(outliers),
                    description=f"sweep points more than 3x from the time model, {device_type}")
-    # sentences with math or code are glued as Markdown and pasted with {glue:md}`name:myst`
-    # (glue:text would show the dollar signs and backticks)
-    glue(f"crossing_sentence_d_{device_type}", Markdown(crossing_sentence(rows, "D")),
-         display=False)
-    glue(f"crossing_sentence_p_{device_type}", Markdown(crossing_sentence(rows, "P")),
-         display=False)
     glue(f"time_model_outlier_sentence_{device_type}", Markdown(
         f"{len(outliers)} of the {len(rows)} points are off by more than a factor of three, "
         f"the worst by {max(errors):.1f}: {outlier_text(outliers, t0, c)}" if outliers else
         f"none of the {len(rows)} points is off by more than a factor of three (the worst by "
         f"{max(errors):.1f})"), display=False)
 
-t0, c = time_model["cpu"]
+# the fewest rounds one mode must be the slower in for a settled order (as in settled_order)
+settle_at = min(k for k in range(run.repeat + 1) if k / run.repeat >= SETTLED)
+glue("settle_share", SETTLED, display=False)
+glue("settle_rounds", run.repeat, display=False)
+glue("settle_chance", 2 * sum(math.comb(run.repeat, k) for k in range(settle_at, run.repeat + 1))
+     / 2**run.repeat, display=False)  # a fair coin per round, either mode
+
+t0, c, through = time_model["cpu"]
 rows = sweeps["cpu"][1]
+glue("time_model_through_sentence", Markdown(
+    f"The line passes through two measured points, {join_words(map(point_text, through))}."
+    if len(through) == 2 else
+    f"The line passes through the origin and one measured point, {point_text(through[0])}."
+    if t0 == 0 else f"The line is flat, at the time of {point_text(through[0])}."),
+    display=False)
 fastest = min(rows, key=lambda r: r["seconds"])
-where = f"{fastest['mode']} mode at ${fastest['sweep']}$ = {fastest['size']}"
 glue("time_model_t0_sentence", Markdown(
-    f"The fastest Jacobian of the sweep ({where}) took {fastest['seconds'] * 1e3:.2f} ms, less "
-    "than $t_0$ itself: $t_0$ is an intercept that absorbs what the multiply-add count misses "
-    "at these sizes, not the measured cost of an empty call." if fastest["seconds"] < t0 else
+    f"The fastest Jacobian of the sweep ({point_text(fastest)}) took "
+    f"{fastest['seconds'] * 1e3:.2f} ms, less than $t_0$ itself: $t_0$ is an intercept that "
+    "absorbs what the multiply-add count misses at these sizes, not the measured cost of an "
+    "empty call." if fastest["seconds"] < t0 else
     "No Jacobian of the sweep took less than $t_0$; still, $t_0$ is an intercept that absorbs "
     "what the multiply-add count misses at these sizes, not the measured cost of an empty "
     "call."), display=False)
-largest = max(run.cross_sizes)
-far = [r for r in rows if r["size"] == largest
-       and r["mode"] == ("forward" if r["sweep"] == "D" else "reverse")]
-glue("far_model_factor", max(model_factor(r, t0, c) for r in far), display=False)
-flat_change = []
-for sweep, flat_mode in (("D", "reverse"), ("P", "forward")):
-    flat_times = [r["seconds"] for r in rows if r["sweep"] == sweep and r["mode"] == flat_mode]
-    flat_change.append(max(flat_times) / min(flat_times))
+# The largest size of each sweep, for the mode that carries the swept dimension: the two
+# points of largest cost, which the fit above may pass through. A line fitted without the
+# largest size of either sweep predicts them instead, a test on points it has not seen.
+far = [r for r in rows if r["size"] == largest and r["mode"] == growing_mode(r["sweep"])]
+t0_held, c_held, _ = fit_time_model([r for r in rows if r["size"] != largest])
+far_factor = max(model_factor(r, t0_held, c_held) for r in far)
+glue("far_model_sentence", Markdown(
+    f"Refitted without the largest size of either sweep, the line predicts the two points of "
+    f"largest cost ({join_words(map(point_text, far))}), which it has not seen, within a "
+    f"factor of {far_factor:.2f}" + (": there the model predicts the time." if far_factor < 1.5
+                                     else ": even there it is only a rough guide in this run.")),
+    display=False)
+flat_change, flat_model_change = [], []
+for sweep in ("D", "P"):
+    flat = [r for r in rows if r["sweep"] == sweep and r["mode"] != growing_mode(sweep)]
+    flat_change.append(max(r["seconds"] for r in flat) / min(r["seconds"] for r in flat))
+    flat_model_change.append(max(t0 + c * r["cost"] for r in flat)
+                             / min(t0 + c * r["cost"] for r in flat))
 glue("flat_mode_change", max(flat_change), display=False)
-last_crossings = [crossings(rows, sweep)[-1] for sweep in ("D", "P") if crossings(rows, sweep)]
-glue("last_crossing_sentence", (
-    "The last crossing of each sweep lies within a factor of "
-    f"{max(max(x, run.cross_fixed) / min(x, run.cross_fixed) for x in last_crossings):.1f} of "
-    "the model's crossover." if last_crossings else "In this run the measured times never "
-    "cross, so there is no measured crossover to compare with the model's."), display=False)
+glue("flat_model_change", max(flat_model_change), display=False)
 glue("cross_fixed", run.cross_fixed, display=False)
 glue("cross_width", run.cross_width, display=False)
 
@@ -1648,8 +1807,8 @@ glue("cross_width", run.cross_width, display=False)
 # product $W h$ becomes a product of $W^\top$ with a thin matrix, the batch of adjoints, in
 # the layout $W^\top A^\top$. It is the same arithmetic as $A W$, and the result agrees to
 # float32 rounding; whether it takes the same time depends on the kernel the BLAS library
-# picks for that layout. We time both layouts on the CPU for a thin matrix of 4 rows and
-# for every number of rows $P$ of the sweep up to $K/16$.
+# picks for that layout. We time both layouts on the CPU, alternately, for a thin matrix of
+# 4 rows and for every number of rows $P$ of the sweep up to $K/16$.
 
 # %%
 W_wide = torch.randn(run.cross_width, run.cross_width, generator=generator)
@@ -1659,15 +1818,14 @@ for n_rows in layout_rows:
     A_thin = torch.randn(n_rows, run.cross_width, generator=generator)
     # float32 sums of ~1e3 products in two orders: agreement to ~1e-6 relative
     assert normwise_error(W_wide.T @ A_thin.T, (A_thin @ W_wide).T) < 1e-5
-    layout_plain = measure(lambda A=A_thin: A @ W_wide, repeat=run.repeat)
-    layout_transposed = measure(lambda A=A_thin: W_wide.T @ A.T, repeat=run.repeat)
+    layout_plain, layout_transposed = time_alternately(
+        [lambda A=A_thin: A @ W_wide, lambda A=A_thin: W_wide.T @ A.T], run.repeat)
     layout_ratio[n_rows] = layout_transposed.seconds / layout_plain.seconds
     if n_rows == 4:
         results.record("layout_plain_us", layout_plain.seconds * 1e6, unit="µs",
                        description="A @ W, A 4 x K, W K x K, float32, one CPU thread")
         results.record("layout_transposed_us", layout_transposed.seconds * 1e6, unit="µs",
                        description="W.T @ A.T, the same product in the layout of a vmapped VJP")
-        glue("layout_ratio", layout_ratio[4], display=False)
 glue("layout_ratio_text", Markdown(join_words(f"{layout_ratio[n]:.1f}" for n in layout_rows)
      + " times as long as $AW$ at " + join_words(layout_rows) + " rows"), display=False)
 
@@ -1695,44 +1853,47 @@ glue("layout_sentence", Markdown(layout_sentence), display=False)
 accelerators = [d for d in DEVICES if d.type != "cpu"]
 if accelerators:
     kind = accelerators[0].type
-    found = {sweep: crossings(sweeps[kind][1], sweep) for sweep in ("D", "P")}
-    glue("gpu_sweep_sentence", (
+    ranges = [crossover_range_text(sweep, *crossover_range(settled_order(sweeps[kind][1], sweep)))
+              for sweep in ("D", "P")]
+    glue("gpu_sweep_sentence", Markdown(
         f"On the {kind.upper()} device (the second row of the figure, $K$ = {sweeps[kind][0]}), "
         f"the fitted intercept $t_0$ is {time_model[kind][0] * 1e6:.0f} µs against "
-        f"{time_model['cpu'][0] * 1e6:.0f} µs on the CPU, and the measured times cross at "
-        + " and ".join(f"${sweep} \\approx$ " + (join_words(size_text(x) for x in found[sweep])
-                                                  if found[sweep] else "no size")
-                       for sweep in ("D", "P"))
-        + f", against the model's $D = P$ = {run.cross_fixed}."), display=False)
+        f"{time_model['cpu'][0] * 1e6:.0f} µs on the CPU, and the measured crossover lies "
+        f"{ranges[0]} and {ranges[1]}, against the model's $D = P$ = {run.cross_fixed}."),
+        display=False)
 else:
-    glue("gpu_sweep_sentence", "This run had no GPU, so the figure has a single row; a run "
-         "with one adds a second row for the GPU.", display=False)
+    glue("gpu_sweep_sentence", Markdown("This run had no GPU, so the figure has a single row; a "
+         "run with one adds a second row for the GPU."), display=False)
 
 # %% [markdown]
 # On the CPU with $K$ = {glue:text}`cross_width` and the other dimension fixed at
 # {glue:text}`cross_fixed`, the model puts the crossover at $D = P$ =
-# {glue:text}`cross_fixed`. {glue:md}`crossing_sentence_d_cpu:myst`
+# {glue:text}`cross_fixed`. Each size was timed in {glue:text}`settle_rounds` alternating
+# rounds; were the order of the two modes a coin toss in each round, one of them would still
+# come out settled (the slower in at least {glue:text}`settle_share:.0%` of the rounds) with
+# probability {glue:text}`settle_chance:.2g` at a given size.
+# {glue:md}`crossing_sentence_d_cpu:myst`
 # {glue:md}`crossing_sentence_p_cpu:myst`
 #
 # The fitted time model is $t_0$ = {glue:text}`time_model_overhead_cpu_us:.0f` µs plus
-# multiply-adds at {glue:text}`time_model_rate_cpu_gflops:.0f` GFLOP/s ($2/c$). It is within a
-# factor of {glue:text}`time_model_median_factor_cpu:.2f` of the measured time at the median point,
+# multiply-adds at {glue:text}`time_model_rate_cpu_gflops:.0f` GFLOP/s ($2/c$).
+# {glue:md}`time_model_through_sentence:myst` It is within a factor of
+# {glue:text}`time_model_median_factor_cpu:.2f` of the measured time at the median point,
 # and {glue:md}`time_model_outlier_sentence_cpu:myst`. {glue:md}`time_model_t0_sentence:myst`
 #
 # Reading the plots:
 #
-# - **Far from the crossover the model follows the arithmetic.** When the swept dimension is
-#   much larger than the fixed one, the mode that carries it (forward mode carries $D$
-#   columns, reverse mode $P$ rows) does proportionally more multiply-adds, a little more
-#   than proportionally at the largest sizes, where the seed's term $KD^2$ or $P^2K$ counts.
-#   At the largest size of each sweep its measured time is within a factor of
-#   {glue:text}`far_model_factor:.2f` of the model, while the other mode's time changes by
-#   at most a factor of {glue:text}`flat_mode_change:.2f` across the whole sweep.
+# - **Far from the crossover.** When the swept dimension is much larger than the fixed one,
+#   the mode that carries it (forward mode carries $D$ columns, reverse mode $P$ rows) does
+#   proportionally more multiply-adds, a little more than proportionally at the largest
+#   sizes, where the seed's term $KD^2$ or $P^2K$ counts. {glue:md}`far_model_sentence:myst`
+#   The other mode's time changes by at most a factor of {glue:text}`flat_mode_change:.2f`
+#   across a sweep, where the model predicts at most {glue:text}`flat_model_change:.2f`.
 # - **Near the crossover other costs matter.** The model counts multiply-adds only. A
 #   product $W_k T$ with a thin $T$ reads all $K^2$ entries of $W_k$ to do only a few
 #   multiply-adds with each, so memory traffic rather than arithmetic is likely to set its
 #   time, and the two modes carry different fixed costs (dual numbers against a recorded
-#   graph). {glue:text}`last_crossing_sentence`
+#   graph), so the measured crossover need not sit at $D = P$.
 # - **Points far above the model: a hypothesis.** The measurement just above timed the thin
 #   product of a vmapped VJP in two layouts: $W^\top A^\top$ took
 #   {glue:md}`layout_ratio_text:myst`, for the same multiply-adds. Where the BLAS
@@ -1746,13 +1907,13 @@ else:
 #   choice; for a function with few inputs and many outputs (the sensitivity of a whole
 #   simulated field to one physical parameter, say), forward mode is.
 #
-# {glue:text}`gpu_sweep_sentence`
+# {glue:md}`gpu_sweep_sentence:myst`
 
 # %% [markdown]
 # ## Short questions from 004, checked (§1 and §2)
 #
-# 004 opens with true/false items and short answers. Most of them are one line of reasoning,
-# and each can be checked with one line of code, so we do both.
+# 004 opens with true/false items and short answers. Most of them are one line of reasoning;
+# where a computation can test that reasoning, we add it.
 #
 # - **Broadcasting** (§1, item 4). Two shapes broadcast when, aligned at their last axes,
 #   each pair of sizes is equal or contains a 1 (a missing axis counts as 1); the result takes
@@ -1760,16 +1921,23 @@ else:
 #   is 1, so the two tensors do not broadcast. *False*, as the solution says. We write the rule
 #   and compare it with NumPy's and PyTorch's on random shapes.
 # - **Dimension of a product space** (§1, item 1). $V = \mathbb{R}^p \times \mathbb{R}^q$ has
-#   the basis $(\mathbf{e}_i, \mathbf{0})$, $(\mathbf{0}, \mathbf{f}_j)$: dimension $p + q$,
-#   not $pq$. Flattened, $V$ is $\mathbb{R}^{p+q}$, and the rank of many random elements
-#   says so.
+#   the basis $(\mathbf{e}_i, \mathbf{0})$, $(\mathbf{0}, \mathbf{f}_j)$: every pair is
+#   $\sum_i x_i (\mathbf{e}_i, \mathbf{0}) + \sum_j y_j (\mathbf{0}, \mathbf{f}_j)$, in one
+#   way only, so the dimension is $p + q$, not $pq$. This is reasoning, not something to
+#   compute: a pair has $p + q$ coordinates, so any numerical "check" would only restate
+#   that. The tempting $pq$ is the dimension of another space, the tensor product
+#   $\mathbb{R}^p \otimes \mathbb{R}^q$ spanned by the outer products
+#   $\mathbf{x}\mathbf{y}^\top$; that outer products of random pairs span all $pq$
+#   dimensions, not fewer, is a fact we can check.
 # - **The polynomial kernel** $k(\mathbf{x}, \mathbf{y}) = (1 + \mathbf{x}^\top\mathbf{y})^p$
 #   (§1, item 5) is a kernel: $1 + \mathbf{x}^\top\mathbf{y}$ is the inner product of
 #   $(1, \mathbf{x})$ and $(1, \mathbf{y})$, and products of kernels are kernels. So every Gram
 #   matrix is positive semi-definite; its smallest eigenvalue must be $\ge 0$ up to rounding.
 # - **Counting** (§2, items 2 and 3): an epoch of mini-batch Adam with $B = 100$ on
-#   $n = 5000$ examples has $n / B = 50$ steps, whatever $d$ and $\kappa$ are; a grid of
-#   $5 \times 4 \times 3$ values of $(\alpha, \beta, \lambda)$ is 60 training runs.
+#   $n = 5000$ examples has $n / B = 50$ steps, whatever $d$ and $\kappa$ are; we let Adam
+#   count them itself, on 004's linear model with $d = 20$. A grid of
+#   $5 \times 4 \times 3$ values of $(\alpha, \beta, \lambda)$ is $60$ training runs, a
+#   product with nothing to measure.
 #
 # Of the others, item 2 (an $\ell_2$ term makes a convex loss strongly convex) is proved in
 # Chapter 4, item 3 (backpropagation is a kind of automatic differentiation, while numerical
@@ -1807,8 +1975,9 @@ for _ in range(500):  # sizes in {1, 2, 3} and up to 4 axes: both outcomes occur
     assert broadcast_shape(a, b) == library_broadcast(a, b), (a, b)
 
 p_dim, q_dim = 3, 4
-elements = shape_rng.normal(size=(50, p_dim + q_dim))  # 50 random (x, y), flattened
-assert np.linalg.matrix_rank(elements) == p_dim + q_dim  # p + q = 7, not pq = 12
+outer_products = np.array([np.kron(shape_rng.normal(size=p_dim), shape_rng.normal(size=q_dim))
+                           for _ in range(50)])  # x y^T of 50 random pairs, flattened
+assert np.linalg.matrix_rank(outer_products) == p_dim * q_dim  # they span all of R^p (x) R^q
 
 X_poly = shape_rng.normal(size=(80, 5))
 gram_poly = (1 + X_poly @ X_poly.T) ** 3
@@ -1818,32 +1987,39 @@ assert eig_min > -1e-12 * np.abs(gram_poly).max(), eig_min
 # and of rank 56, the number of monomials of degree <= 3 in 5 variables: the features' dimension
 assert np.linalg.matrix_rank(gram_poly) == math.comb(5 + 3, 3)
 
-n_adam, batch_adam = 5000, 100
-steps_per_epoch = sum(1 for _ in range(0, n_adam, batch_adam))  # one step per mini-batch
-grid_runs = len(list(itertools.product([0.01, 0.03, 0.1, 0.3, 1.0], [0.5, 0.9, 0.99, 0.999],
-                                       [0.0001, 0.001, 0.01])))
+n_adam, batch_adam, d_adam = 5000, 100, 20
+adam_data = torch.utils.data.TensorDataset(torch.randn(n_adam, d_adam, generator=generator),
+                                           torch.randn(n_adam, generator=generator))
+adam_model = torch.nn.Linear(d_adam, 1)
+adam = torch.optim.Adam(adam_model.parameters())
+for X_batch, y_batch in torch.utils.data.DataLoader(adam_data, batch_size=batch_adam,
+                                                    shuffle=True, generator=generator):
+    adam.zero_grad()
+    torch.nn.functional.mse_loss(adam_model(X_batch).squeeze(1), y_batch).backward()
+    adam.step()
+steps_per_epoch = int(adam.state[adam_model.weight]["step"])  # Adam's own count of its steps
 results.compare("adam_steps_per_epoch", steps_per_epoch, 50, tolerance=0,
-                source="004 §2.2", description="mini-batch steps in one epoch, n = 5000, B = 100")
-results.compare("grid_search_runs", grid_runs, 60, tolerance=0, source="004 §2.3",
-                description="training runs of a 5 x 4 x 3 grid search")
+                source="004 §2.2", description="steps of mini-batch Adam in one epoch, counted "
+                                               "by the optimizer, n = 5000, B = 100, d = 20")
 glue("poly_eig_min", float(eig_min), display=False)
 
 # %% [markdown]
 # All of these hold: our broadcasting rule agrees with NumPy and PyTorch on 500 random pairs
-# of shapes and on the exam's pair, which neither library accepts; 50 random elements of
-# $\mathbb{R}^3 \times \mathbb{R}^4$ span a space of dimension 7; the Gram matrix of the cubic
+# of shapes and on the exam's pair, which neither library accepts; the outer products of 50
+# random pairs in $\mathbb{R}^3 \times \mathbb{R}^4$ span all $3 \cdot 4 = 12$ dimensions of
+# the tensor product, against $3 + 4 = 7$ for the pairs themselves; the Gram matrix of the cubic
 # polynomial kernel on 80 points of $\mathbb{R}^5$ has rank 56, the number of monomials of
 # degree at most 3 in 5 variables (the dimension of its features), so 24 of its eigenvalues are
-# zero, and the smallest is {glue:text}`poly_eig_min:.1e`, zero up to rounding; and the two counts
-# are {glue:text}`adam_steps_per_epoch:.0f` and {glue:text}`grid_search_runs:.0f`, as in the
-# solution.
+# zero, and the smallest is {glue:text}`poly_eig_min:.1e`, zero up to rounding; and Adam counts
+# {glue:text}`adam_steps_per_epoch:.0f` steps in one epoch, as in the solution.
 #
 # ## Summary
 #
 # - Reverse mode is the chain rule {eq}`eq-adjoint` applied node by node, each node pulling its
 #   adjoint back through its inputs with a vector-Jacobian product. Eight primitives and a
 #   backward driver are a working engine; it matched PyTorch's gradients to rounding on every
-#   graph here, and finite differences within their truncation error.
+#   graph here, and finite differences within the truncation and rounding error of the
+#   method.
 # - The tape is a stack because a node's adjoint must be complete before it is propagated.
 #   Popping the tape gives a reverse topological order for free ({prf:ref}`prop-stack`); a FIFO
 #   queue gives the opposite order and zero gradients, and a breadth-first queue silently drops
