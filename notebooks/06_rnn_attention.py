@@ -1307,6 +1307,12 @@ glue(
     f"{fixed_ms / update_ms[b_small]:.0%} of an update at batch {b_small}: that much a larger "
     "batch can save."
     if fixed_ms > max(fixed_noise_ms, 0.05 * update_ms[b_small])
+    else f"The two smallest batches give a negative fixed part, {fixed_ms:.0f} ± "
+    f"{fixed_noise_ms:.0f} ms: an update at batch {b_next} costs more than twice one at batch "
+    f"{b_small}, so a sequence costs more in the larger batch "
+    f"({seq_ms[b_next] / seq_ms[b_small] - 1:+.0%}), which no fixed part can produce, and there "
+    "is nothing for a larger batch to save."
+    if fixed_ms < -fixed_noise_ms
     else f"The two smallest batches show no fixed part that stands out (the estimate, "
     f"{fixed_ms:.0f} ± {fixed_noise_ms:.0f} ms, against {update_ms[b_small]:.0f} ms for a whole "
     f"update at batch {b_small}): there is little for a larger batch to save.",
