@@ -80,7 +80,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from helpers import data, profiles, results
-from helpers.timing import Timing, format_seconds, measure, ratio_verdict, speed_ratio
+from helpers.timing import format_seconds, measure_alternately, ratio_verdict, speed_ratio
 
 run = profiles.setup(
     profile,
@@ -1037,15 +1037,6 @@ glue("tanh_test_rmse_original", math.sqrt(tanh_test_mse) * float(y_std), display
 # of {glue:text}`bench_runs` runs of each.
 
 # %%
-def measure_pair(f, g, rounds: int) -> tuple[Timing, Timing]:
-    """Time f and g in alternating rounds of 3 runs; return both Timings."""
-    runs_f, runs_g = [], []
-    for _ in range(rounds):
-        runs_f += measure(f, repeat=3, warmup=1).runs
-        runs_g += measure(g, repeat=3, warmup=1).runs
-    return Timing(tuple(runs_f)), Timing(tuple(runs_g))
-
-
 def verdict(ratio: float) -> str:
     """How to read a time ratio autograd / hand; within 10% is no clear winner on this machine."""
     return ratio_verdict(
@@ -1068,9 +1059,9 @@ for device in devices:
         P_b = {k: v.to(device) for k, v in tanh_net_init(10, 20, gen).items()}
         X_b = torch.randn(rows, 10, generator=gen, dtype=F64).to(device)
         y_b = torch.randn(rows, generator=gen, dtype=F64).to(device)
-        t_hand, t_auto = measure_pair(partial(tanh_net_grads, P_b, X_b, y_b),
-                                      partial(tanh_net_grads_autograd, P_b, X_b, y_b),
-                                      run.bench_rounds)
+        t_hand, t_auto = measure_alternately([partial(tanh_net_grads, P_b, X_b, y_b),
+                                              partial(tanh_net_grads_autograd, P_b, X_b, y_b)],
+                                             run.bench_rounds, repeat=3)
         ratio = speed_ratio(t_auto, t_hand)
         timing_rows.append(f"| {profiles.device_name(device)} | {rows} | {t_hand} | {t_auto} "
                            f"| {ratio:.2f} |")
@@ -1133,7 +1124,7 @@ def delta_fused():
 
 
 assert relative_error(delta_four_passes(), delta_fused()) < 1e-14  # same formula: rounding
-t_four, t_fused = measure_pair(delta_four_passes, delta_fused, run.bench_rounds)
+t_four, t_fused = measure_alternately([delta_four_passes, delta_fused], run.bench_rounds, repeat=3)
 fused_ratio = speed_ratio(t_four, t_fused)
 results.record("delta_four_passes_over_fused_cpu", fused_ratio, unit="ratio",
                description=f"dJ/dZ of the tanh net: our 4-pass formula / fused tanh_backward "

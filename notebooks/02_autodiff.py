@@ -104,7 +104,7 @@ from torch.func import jacfwd, jacrev
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers.gradcheck import check_gradients
-from helpers.timing import Timing, measure, ratio_verdict
+from helpers.timing import measure, measure_alternately, ratio_verdict
 
 rng = np.random.default_rng(run.seed)
 generator = torch.Generator().manual_seed(run.seed)
@@ -1483,19 +1483,6 @@ else:
 # $D = P$).
 
 # %%
-def time_alternately(functions, rounds: int, warmup: int = 2) -> list[Timing]:
-    """Time the callables one call each per round, in reversed order every other round, so that
-    a slow spell of the machine hits all alike; the i-th runs of the Timings were taken together."""
-    for fn in functions:
-        for _ in range(warmup):
-            fn()
-    runs = [[] for _ in functions]
-    for i in range(rounds):
-        for k in (range(len(functions)) if i % 2 == 0 else reversed(range(len(functions)))):
-            runs[k] += measure(functions[k], repeat=1, warmup=0).runs
-    return [Timing(tuple(r)) for r in runs]
-
-
 def crossover_sweep(device, K, fixed, sizes, L=3):
     """Time jacfwd and jacrev, alternately, for D in sizes (P = fixed), then P in sizes
     (D = fixed)."""
@@ -1506,8 +1493,9 @@ def crossover_sweep(device, K, fixed, sizes, L=3):
             weights = tanh_net_weights(D_, K, P_, L, device=device, dtype=torch.float32)
             x = torch.randn(D_, generator=generator).to(device)
             _, c_fwd, c_rev = jacobian_cost(D_, K, P_, L)
-            timings = time_alternately([partial(jacobian_jacfwd, x, weights),
-                                        partial(jacobian_jacrev, x, weights)], run.repeat)
+            timings = measure_alternately([partial(jacobian_jacfwd, x, weights),
+                                           partial(jacobian_jacrev, x, weights)], run.repeat,
+                                          warmup=2)
             for mode, cost, timing in zip(("forward", "reverse"), (c_fwd, c_rev), timings,
                                           strict=True):
                 rows.append(dict(sweep=sweep, size=size, mode=mode, cost=cost,
@@ -1583,6 +1571,9 @@ for device in DEVICES:
     sweeps[device.type] = (K_cross, crossover_sweep(device, K_cross, run.cross_fixed,
                                                     run.cross_sizes))
     time_model[device.type] = fit_time_model(sweeps[device.type][1])
+# the settled order along each sweep, once per device: size -> +1, -1 or 0
+orders = {kind: {sweep: settled_order(rows, sweep) for sweep in ("D", "P")}
+          for kind, (_, rows) in sweeps.items()}
 
 # %% [markdown]
 # Before plotting, two checks that hold whatever the machine: at the largest size of each
@@ -1613,7 +1604,7 @@ for row_axes, device in zip(axes, DEVICES, strict=True):
             ax.plot(sizes, [(t0 + c * r["cost"]) * 1e3 for r in pts], "-", color=color,
                     alpha=0.7, label=f"{mode} mode, model")
         ax.axvline(run.cross_fixed, color="gray", linestyle="--", label="model crossover")
-        low, high = crossover_range(settled_order(rows, sweep))
+        low, high = crossover_range(orders[device.type][sweep])
         if high is not None:
             ax.axvspan(min(run.cross_sizes) if low is None else low, high, color="gray",
                        alpha=0.15, label="measured crossover range")
@@ -1661,9 +1652,8 @@ def crossover_range_text(sweep, low, high) -> str:
     return f"between ${sweep}$ = {low} and {high}"
 
 
-def crossing_sentence(rows, sweep, model_crossover) -> str:
+def crossing_sentence(order, sweep, model_crossover) -> str:
     """What the settled order of one sweep says about the crossover, against the model's."""
-    order = settled_order(rows, sweep)
     low, high = crossover_range(order)
     growing = growing_mode(sweep)
     if high is None:
@@ -1717,7 +1707,7 @@ for device_type, (_, rows) in sweeps.items():
     errors = [model_factor(r, t0, c) for r in rows]
     outliers = [r for r in rows if model_factor(r, t0, c) > 3]
     for sweep, slower, faster in (("D", "jacfwd", "jacrev"), ("P", "jacrev", "jacfwd")):
-        order = settled_order(rows, sweep)
+        order = orders[device_type][sweep]
         low, high = crossover_range(order)
         other = "P" if sweep == "D" else "D"
         settled = (f"in at least {SETTLED:.0%} of alternating rounds, {other} fixed, "
@@ -1736,7 +1726,7 @@ for device_type, (_, rows) in sweeps.items():
         # sentences with math or code are glued as Markdown and pasted with {glue:md}`name:myst`
         # (glue:text would show the dollar signs and backticks)
         glue(f"crossing_sentence_{sweep.lower()}_{device_type}",
-             Markdown(crossing_sentence(rows, sweep, run.cross_fixed)), display=False)
+             Markdown(crossing_sentence(order, sweep, run.cross_fixed)), display=False)
     results.record(f"time_model_overhead_{device_type}_us", t0 * 1e6, unit="µs",
                    description=f"fitted intercept t0 of the time model (robust fit), "
                                f"{device_type}")
@@ -1818,8 +1808,8 @@ for n_rows in layout_rows:
     A_thin = torch.randn(n_rows, run.cross_width, generator=generator)
     # float32 sums of ~1e3 products in two orders: agreement to ~1e-6 relative
     assert normwise_error(W_wide.T @ A_thin.T, (A_thin @ W_wide).T) < 1e-5
-    layout_plain, layout_transposed = time_alternately(
-        [lambda A=A_thin: A @ W_wide, lambda A=A_thin: W_wide.T @ A.T], run.repeat)
+    layout_plain, layout_transposed = measure_alternately(
+        [lambda A=A_thin: A @ W_wide, lambda A=A_thin: W_wide.T @ A.T], run.repeat, warmup=2)
     layout_ratio[n_rows] = layout_transposed.seconds / layout_plain.seconds
     if n_rows == 4:
         results.record("layout_plain_us", layout_plain.seconds * 1e6, unit="µs",
@@ -1853,7 +1843,7 @@ glue("layout_sentence", Markdown(layout_sentence), display=False)
 accelerators = [d for d in DEVICES if d.type != "cpu"]
 if accelerators:
     kind = accelerators[0].type
-    ranges = [crossover_range_text(sweep, *crossover_range(settled_order(sweeps[kind][1], sweep)))
+    ranges = [crossover_range_text(sweep, *crossover_range(orders[kind][sweep]))
               for sweep in ("D", "P")]
     glue("gpu_sweep_sentence", Markdown(
         f"On the {kind.upper()} device (the second row of the figure, $K$ = {sweeps[kind][0]}), "

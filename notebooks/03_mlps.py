@@ -1433,12 +1433,17 @@ def hull_forward(p: dict, x, bn_state: dict, train: bool):
     return h @ p["W3"] + p["b3"]
 
 
+def fresh_bn_state(M: int, dtype) -> dict:
+    """Batch norm's running estimates before any training, per model: mean 0, variance 1."""
+    return {"mean": torch.zeros(M, 1, HULL_WIDTH, dtype=dtype),
+            "var": torch.ones(M, 1, HULL_WIDTH, dtype=dtype)}
+
+
 def train_hull_batched(params: dict, X, Y, sizes, steps: int, gen: torch.Generator, make=adam):
     """Train all models at once. X, Y: (M, n_max) padded datasets; sizes: (M,) their n."""
     p = {k: v.clone().requires_grad_(True) for k, v in params.items()}
-    M, dtype = len(sizes), params["W1"].dtype
-    bn_state = {"mean": torch.zeros(M, 1, HULL_WIDTH, dtype=dtype),
-                "var": torch.ones(M, 1, HULL_WIDTH, dtype=dtype)}
+    M = len(sizes)
+    bn_state = fresh_bn_state(M, params["W1"].dtype)
     opt, schedule = hull_optimizer(p.values(), steps, make)
     for _ in range(steps):
         rows = (torch.rand(M, HULL_BATCH, generator=gen) * sizes[:, None]).long()
@@ -1921,9 +1926,8 @@ def hull_grad_rms(p: dict, X, Y) -> dict:
     model: name -> (M,). Unpadded datasets X, Y: (M, n), batch statistics over all n points.
     In float64, so that the rounding left in b2's gradient is far below every real gradient."""
     q = {k: v.detach().double().requires_grad_(True) for k, v in p.items()}
-    M, X, Y = X.shape[0], X.double(), Y.double()
-    bn = {"mean": torch.zeros(M, 1, HULL_WIDTH, dtype=torch.float64),  # unused: training mode
-          "var": torch.ones(M, 1, HULL_WIDTH, dtype=torch.float64)}
+    X, Y = X.double(), Y.double()
+    bn = fresh_bn_state(X.shape[0], torch.float64)  # updated but not read in training mode
     loss = ((hull_forward(q, X[..., None], bn, True)[..., 0] - Y) ** 2).mean(1)
     grads = torch.autograd.grad(loss.sum(), list(q.values()))
     return {k: g.flatten(1).pow(2).mean(1).sqrt() for k, g in zip(q, grads, strict=True)}

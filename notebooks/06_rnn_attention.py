@@ -1826,11 +1826,13 @@ glue(
     display=False,
 )
 repeats = {t: mean_of[t]["repeated_4grams"] for t in mean_of}
+greedy_loops = repeats[0.0] > 0.3  # a third of the 4-grams repeated: a phrase coming round
+t03_returns = repeats[0.3] > 0.1  # phrases at 0.3 come back
 glue(
     "greedy_sentence",
     "greedy decoding falls into a loop: the most likely continuation of a phrase leads back to a "
     "state whose most likely continuation is the same phrase, and nothing breaks the loop"
-    if repeats[0.0] > 0.3  # a third of the 4-grams repeated: a phrase coming round and round
+    if greedy_loops
     else "greedy decoding does not loop within these tokens, though nothing would break a loop "
     "once one started: the choice at each state is always the same",
     display=False,
@@ -1839,7 +1841,7 @@ glue(
     "t03_repeat_sentence",
     "But the samples soon return to favourite phrases and can fall into a loop much like the "
     "greedy one"
-    if repeats[0.3] > 0.1
+    if t03_returns
     else "Few of their phrases come back",
     display=False,
 )
@@ -1850,10 +1852,10 @@ glue(
 )
 glue(
     "temperature_summary",
-    ("Greedy decoding repeats itself" if repeats[0.0] > 0.3 else "Greedy decoding did not loop")
+    ("Greedy decoding repeats itself" if greedy_loops else "Greedy decoding did not loop")
     + "; temperature 0.3 gives story openings whose word pairs are almost all ones the stories "
     + "contain"
-    + ("; they soon return to favourite phrases" if repeats[0.3] > 0.1 else "")
+    + ("; they soon return to favourite phrases" if t03_returns else "")
     + "; 0.8 varies more and loses the thread.",
     display=False,
 )

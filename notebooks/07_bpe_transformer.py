@@ -1843,9 +1843,10 @@ def mean_and_se(differences):
     return differences.mean().item(), (differences.std() / math.sqrt(len(differences))).item()
 
 
-gain_short, se_short = mean_and_se(last[2] - last[16])
-gain_long, se_long = mean_and_se(last[16] - last[64])
-_, se_gains = mean_and_se((last[2] - last[16]) - (last[16] - last[64]))
+gains_short, gains_long = last[2] - last[16], last[16] - last[64]  # per target
+gain_short, se_short = mean_and_se(gains_short)
+gain_long, se_long = mean_and_se(gains_long)
+_, se_gains = mean_and_se(gains_short - gains_long)
 glue("study_gain_se", max(se_short, se_long), display=False)
 glue(
     "study_gain_sentence",

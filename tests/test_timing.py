@@ -6,7 +6,14 @@ import time
 
 import pytest
 
-from helpers.timing import Timing, format_seconds, measure, ratio_verdict, speed_ratio
+from helpers.timing import (
+    Timing,
+    format_seconds,
+    measure,
+    measure_alternately,
+    ratio_verdict,
+    speed_ratio,
+)
 
 
 def test_measure_excludes_warmup_and_takes_the_median() -> None:
@@ -34,9 +41,27 @@ def test_ratio_and_formatting() -> None:
     assert str(Timing((0.001, 0.002, 0.003))) == "2 ms (median of 3)"
 
 
+def test_measure_alternately_interleaves_rounds_and_reverses_the_order() -> None:
+    calls = []
+    timings = measure_alternately([lambda: calls.append("f"), lambda: calls.append("g")],
+                                  rounds=3, repeat=2, warmup=1)
+    # warm-ups first, then rounds of two runs each: f g, then g f, then f g
+    assert "".join(calls) == "fg" + "ffgg" + "ggff" + "ffgg"
+    assert [len(t.runs) for t in timings] == [6, 6]
+
+
+def test_measure_alternately_times_each_callable() -> None:
+    slow, fast = measure_alternately([lambda: time.sleep(0.004), lambda: time.sleep(0.001)],
+                                     rounds=3, warmup=0)
+    assert len(slow.runs) == len(fast.runs) == 3
+    assert all(a > b for a, b in zip(slow.runs, fast.runs, strict=True))  # paired by round
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="repeat"):
         measure(lambda: None, repeat=0)
+    with pytest.raises(ValueError, match="rounds"):
+        measure_alternately([lambda: None], rounds=0)
 
 
 def test_ratio_verdict_has_a_band_of_no_winner() -> None:

@@ -3,16 +3,17 @@
 A from-scratch implementation is always timed next to the library version in the same run,
 and the ratio is reported: ``measure`` times a callable several times after a warm-up (first
 calls pay for allocation, caching and, on a GPU, kernel compilation) and keeps the median,
-which a single slow run caused by the rest of the machine does not move. On CUDA the device
-is synchronised before and after each run: kernel launches are asynchronous, so without it
-the clock would measure only the launch.
+which a single slow run caused by the rest of the machine does not move;
+``measure_alternately`` times several callables in interleaved rounds, so that such a run
+slows all of them alike. On CUDA the device is synchronised before and after each run: kernel
+launches are asynchronous, so without it the clock would measure only the launch.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,30 @@ def measure(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1, number: 
         _synchronize()
         runs.append((time.perf_counter() - start) / number)
     return Timing(tuple(runs))
+
+
+def measure_alternately(
+    functions: Sequence[Callable[[], Any]], rounds: int, *, repeat: int = 1, warmup: int = 1
+) -> list[Timing]:
+    """Time several callables side by side: ``warmup`` untimed calls of each, then ``rounds``
+    rounds that time ``repeat`` runs of each, in reversed order every other round.
+
+    A slow spell of a shared machine then hits all of them alike, where timing one after the
+    other would put it on one only. With ``repeat=1`` the i-th runs of the results were taken
+    in the same round, so they can be compared pairwise.
+    """
+    if rounds < 1 or repeat < 1 or warmup < 0:
+        raise ValueError(f"need rounds >= 1, repeat >= 1, warmup >= 0; got {rounds}, {repeat}, "
+                         f"{warmup}")
+    for fn in functions:
+        for _ in range(warmup):
+            fn()
+    runs: list[list[float]] = [[] for _ in functions]
+    order = list(range(len(functions)))
+    for i in range(rounds):
+        for k in order if i % 2 == 0 else order[::-1]:
+            runs[k] += measure(functions[k], repeat=repeat, warmup=0).runs
+    return [Timing(tuple(r)) for r in runs]
 
 
 def speed_ratio(slow: Timing, fast: Timing) -> float:
