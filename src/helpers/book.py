@@ -27,7 +27,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 from helpers.pages import write_pages
-from helpers.run import RunnerError, find_root
+from helpers.structure import BookError, find_root
 
 __all__ = [
     "BookBuildError",
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             print(ensure_mathjax(root))
             return 0
         html = build(root, strict=args.strict, output=args.output)
-    except (MathJaxError, BookBuildError, RunnerError) as exc:
+    except (MathJaxError, BookBuildError, BookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"book built: {html / 'index.html'}")

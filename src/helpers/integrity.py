@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import yaml
 
 from helpers.pages import render_pages
-from helpers.run import (
+from helpers.run import read_provenance, source_hash
+from helpers.savecells import stale_modules
+from helpers.structure import (
     NOTEBOOKS_DIR,
     OUTPUT_DIR,
     RESULTS_DIR,
-    available_notebooks,
-    read_provenance,
-    source_hash,
+    chapters,
+    executed_path,
+    find_root,
+    notebook_name,
+    results_path,
+    source_notebooks,
+    toc_files,
 )
 
 PUBLISHED_PROFILES = ("cpu", "gpu")
@@ -57,30 +61,14 @@ def repository_url(root: Path) -> str:
     return config["repository"]["url"]
 
 
-def toc_files(root: Path) -> list[str]:
-    """Every ``file:`` (and the root) in ``_toc.yml``, without suffixes."""
-
-    def walk(node: Any) -> Iterator[str]:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("file", "root"):
-                    yield Path(value).with_suffix("").as_posix()
-                else:
-                    yield from walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                yield from walk(item)
-
-    return list(walk(yaml.safe_load((root / "_toc.yml").read_text("utf-8"))))
-
-
 def check_twins(root: Path) -> list[str]:
-    """Each ``notebooks/NN.py`` has an ``.ipynb`` twin with the same cells, and vice versa."""
+    """Each ``notebooks/**/NN.py`` has an ``.ipynb`` twin with the same cells, and vice versa."""
     problems = []
     folder = root / NOTEBOOKS_DIR
-    stems = {p.stem for p in folder.glob("*.py")} | {p.stem for p in folder.glob("*.ipynb")}
+    stems = {p.with_suffix("") for p in folder.rglob("*.py")} | {
+        p.with_suffix("") for p in source_notebooks(root)}
     for stem in sorted(stems):
-        script, notebook = folder / f"{stem}.py", folder / f"{stem}.ipynb"
+        script, notebook = stem.with_suffix(".py"), stem.with_suffix(".ipynb")
         if not script.is_file() or not notebook.is_file():
             missing = script if not script.is_file() else notebook
             problems.append(f"{missing.relative_to(root)} is missing: pair it with "
@@ -95,7 +83,7 @@ def check_conventions(root: Path) -> list[str]:
     """The source notebooks: no outputs, the Colab cell first, a ``profile`` parameter."""
     problems = []
     expected_colab = colab_cell(repository_url(root))
-    for path in available_notebooks(root):
+    for path in source_notebooks(root):
         name = path.relative_to(root)
         notebook = nbformat.read(path, as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -130,29 +118,39 @@ def _assigns_none(source: str, name: str) -> bool:
 
 
 def check_toc(root: Path) -> list[str]:
-    """Every notebook is a chapter in ``_toc.yml`` (as its executed copy); every entry exists."""
+    """Every notebook is in ``_toc.yml`` (as its executed copy); every entry exists; a chapter
+    with sections keeps them in its own folder."""
     listed = set(toc_files(root))
-    problems = [
-        f"{path.relative_to(root)} is not in _toc.yml: add `- file: {OUTPUT_DIR / path.stem}`"
-        for path in available_notebooks(root)
-        if (OUTPUT_DIR / path.stem).as_posix() not in listed
-    ]
+    problems = []
+    for path in source_notebooks(root):
+        page = (OUTPUT_DIR / notebook_name(root, path)).as_posix()
+        if page not in listed:
+            problems.append(f"{path.relative_to(root)} is not in _toc.yml: add `- file: {page}`")
     for entry in sorted(listed):
         if not any((root / f"{entry}{suffix}").is_file() for suffix in (".md", ".ipynb")):
             problems.append(f"_toc.yml lists {entry}, which does not exist")
+    for chapter in chapters(root):
+        if chapter.has_sections:
+            strays = [name for name in chapter.notebooks if not name.startswith(chapter.key + "/")]
+            if strays:
+                problems.append(f"_toc.yml: the sections of {chapter.page} must be notebooks in "
+                                f"{NOTEBOOKS_DIR}/{chapter.key}/, not {', '.join(strays)}")
     return problems
 
 
 def check_executed(root: Path) -> list[str]:
     """Each notebook has a passing, fresh executed copy from a published profile."""
     problems = []
-    for source in available_notebooks(root):
-        executed = root / OUTPUT_DIR / source.name
-        rerun = f"run `python -m helpers.run {source.stem}` and commit the result"
+    names = set()
+    for source in source_notebooks(root):
+        name = notebook_name(root, source)
+        names.add(name)
+        executed = executed_path(root, name)
+        rerun = f"run `python -m helpers.run {name}` and commit the result"
         provenance = read_provenance(executed)
         if provenance is None:
             what = "no executed copy" if not executed.is_file() else "no provenance"
-            problems.append(f"{source.stem}: {what} in {OUTPUT_DIR}: {rerun}")
+            problems.append(f"{name}: {what} in {OUTPUT_DIR}: {rerun}")
             continue
         if provenance.get("source_hash") != source_hash(source):
             problems.append(f"{executed.relative_to(root)} is stale (its source changed): {rerun}")
@@ -162,12 +160,11 @@ def check_executed(root: Path) -> list[str]:
         if provenance.get("profile") not in PUBLISHED_PROFILES:
             problems.append(f"{executed.relative_to(root)} ran with profile "
                             f"{provenance.get('profile')!r}; the book publishes cpu or gpu runs")
-        if not (root / RESULTS_DIR / f"{source.stem}.json").is_file():
-            problems.append(f"{source.stem} has no {RESULTS_DIR}/{source.stem}.json: {rerun}")
-    sources = {p.stem for p in available_notebooks(root)}
+        if not results_path(root, name).is_file():
+            problems.append(f"{name} has no {RESULTS_DIR}/{name}.json: {rerun}")
     for folder, suffix in ((OUTPUT_DIR, ".ipynb"), (RESULTS_DIR, ".json")):
-        for orphan in sorted((root / folder).glob(f"*{suffix}")):
-            if orphan.stem not in sources:
+        for orphan in sorted((root / folder).rglob(f"*{suffix}")):
+            if orphan.relative_to(root / folder).with_suffix("").as_posix() not in names:
                 problems.append(f"{orphan.relative_to(root)} has no source notebook: delete it")
     return problems
 
@@ -181,7 +178,12 @@ def check_pages(root: Path) -> list[str]:
     ]
 
 
-CHECKS = (check_twins, check_conventions, check_toc, check_executed, check_pages)
+def check_lessons(root: Path) -> list[str]:
+    """The lessons library (``helpers.lessons``) is what the cells tagged ``save`` say."""
+    return stale_modules(root)
+
+
+CHECKS = (check_twins, check_conventions, check_toc, check_executed, check_pages, check_lessons)
 
 
 def problems(root: Path) -> list[str]:
@@ -190,8 +192,6 @@ def problems(root: Path) -> list[str]:
 
 
 def main() -> int:
-    from helpers.run import find_root
-
     found = problems(find_root())
     for problem in found:
         print(f"- {problem}")

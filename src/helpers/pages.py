@@ -1,9 +1,19 @@
-"""The two generated pages of the book: Status and Reproduction.
+"""The generated parts of the book: the Status and Reproduction pages, and the run times.
 
-Both are written from ``book/results/*.json``, which the runner fills (one file per
-executed notebook). Run ``python -m helpers.pages`` after the runner, or let the runner and
-``helpers.book.build`` do it. The pages are committed so that the book on main always shows
-the results of the executed copies on main; a test checks they are up to date.
+All of it is written from ``book/results/**/*.json``, which the runner fills (one file per
+executed notebook), and from the chapters that ``_toc.yml`` lists (:mod:`helpers.structure`):
+
+- **Status** (``book/status.md``): how each section was run, one table per chapter.
+- **Reproduction** (``book/reproduction.md``): our numbers beside the sources' reference
+  numbers, one table per chapter, with each row's source and tolerance in a footnote.
+- **Run times**: the landing page (``book/intro.md``) and each chapter's overview page cite
+  the time of a chapter or a section with MyST substitutions, ``{{ time_01_backprop }}`` or
+  ``{{ time_01_chain_rule }}``; their values live in the page's front matter, which this
+  module rewrites. The rest of those pages is written by hand.
+
+Run ``python -m helpers.pages`` after the runner, or let the runner and
+``helpers.book.build`` do it. The generated text is committed so that the book on main shows
+the results of the executed copies on main; a test checks it is up to date.
 """
 
 from __future__ import annotations
@@ -14,50 +24,99 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# Here rather than in helpers.run, which imports torch: the pages need only the standard library.
-RESULTS_DIR = Path("book") / "results"
+import yaml
+
+from helpers.structure import (
+    RESULTS_DIR,
+    Chapter,
+    chapters,
+    find_root,
+    page_title,
+)
+
 STATUS_PAGE = Path("book") / "status.md"
 REPRODUCTION_PAGE = Path("book") / "reproduction.md"
+INTRO_PAGE = Path("book") / "intro.md"
 
 STATUS_INTRO = """\
 # Status
 
-Every chapter is a notebook that the runner (`python -m helpers.run`) executed top to
-bottom; the page you read is that executed copy. This table says how each one was run: the
-profile (`smoke`, `cpu` or `gpu`, see {doc}`setup`), the device, how long it took, when,
-from which commit of the book, and whether it finished without an error. The same facts are
-stored in each executed notebook's metadata under `provenance`, with the versions of the
-packages that ran it and a hash of the notebook's source. A commit marked *(modified)* had
-uncommitted changes in the working tree when the notebook ran; the source hash pins what
-ran, and `python -m helpers.integrity` fails when it differs from the committed source.
+Every page of a chapter is a notebook that was executed top to bottom; what you read is that
+executed copy. The tables below say how each one was run.
+
+- **Scale**: the settings a notebook ran with. *cpu* is the reduced scale meant for a laptop;
+  *full* is the scale of the source problems, meant for a GPU. *full, on a CPU* means that
+  full scale was run on purpose on a machine without a GPU, so its time is what that scale
+  costs there (see {doc}`setup`).
+- **Time** and **Peak memory**: the wall time of the whole notebook and the most memory its
+  process held at once (resident memory, RSS); on a GPU also the most GPU memory allocated.
+- **Run**: the date and the commit of the book the run started from. *(modified)* means the
+  working tree had uncommitted changes then. The notebook's source is pinned anyway: the
+  executed copy stores a hash of the source it ran, and the book's tests fail when that
+  differs from the committed source.
+
+The executed notebook keeps the same facts, with the versions of the packages, in its
+metadata under `provenance`.
 """
 
 REPRODUCTION_INTRO = """\
 # Reproduction
 
-The source problem sets give reference numbers: accuracies, losses, timings. Each row
-below puts one of them beside the number our notebook computed in its last run, with the
-tolerance we consider a reproduction and whether it holds. The rule is one of: *within*
-(the difference is at most the tolerance), *at least* (ours is not below the reference by
-more than the tolerance) and *at most*; the chapter explains each tolerance at the check
-that records the row. Where a row does not hold, the chapter explains by how much and why.
-A few rows compare with a number that is not in the sources, an acceptance bound of ours or
-a prediction of the chapter's own theory, and their Source column says so. A row with the
-rule *beside* has no verdict: the two numbers were not measured alike (another tokenizer,
-a smaller scale, other hardware), its quantity says how, and the reference is there for
-orientation only.
+The source problem sets give reference numbers: accuracies, losses, counts, timings. Each row
+puts one of them beside the number our notebook computed in its last run, and says whether
+ours reproduces it. The footnote of a row gives the source, the tolerance we accept and the
+section that made the comparison; that section explains the tolerance, and where a row
+misses, by how much and why.
 
-The Source column names the problem sets by number (and sections within them):
-000 UPenn ESE 546, homework 3; 001 USC CSCI machine learning, homework 3; 002 CMU
-10-301/601, homework 7; 003 Concordia COMP 499/691, assignment 1; 004 Cornell CS 4787,
-prelim. nanoGPT is Karpathy's reference implementation {cite:p}`karpathy2022nanogpt`.
+- {bdg-success}`holds`: ours is within the tolerance (or beyond the bound) of the reference.
+- {bdg-danger}`misses`: it is not.
+- {bdg-secondary}`beside`: no verdict; the two numbers were not measured alike (another
+  tokenizer, a smaller scale), and the reference is there for orientation.
+
+Sources are named by number: 000 UPenn ESE 546, homework 3; 001 USC CSCI machine learning,
+homework 3; 002 CMU 10-301/601, homework 7; 003 Concordia COMP 499/691, assignment 1; 004
+Cornell CS 4787, prelim. nanoGPT is Karpathy's reference implementation
+{cite:p}`karpathy2022nanogpt`. A few rows compare with a bound of ours or a prediction of the
+chapter's own theory, and their footnote says so.
 """
 
+FRONT_MATTER_NOTE = ("# Generated by `python -m helpers.pages` from book/results: the "
+                     "substitutions below are the run times the page cites; do not edit them.")
+NOT_RUN = "not run yet"
 
-def load_results(root: Path) -> list[dict[str, Any]]:
-    """Every notebook's results file, in notebook order (the NN_ prefix)."""
+
+# ------------------------------------------------------------------------------- results
+
+
+def load_results(root: Path) -> dict[str, dict[str, Any]]:
+    """Every notebook's results file, by notebook name (``01_backprop/01_chain_rule``)."""
     folder = root / RESULTS_DIR
-    return [json.loads(path.read_text("utf-8")) for path in sorted(folder.glob("*.json"))]
+    return {path.relative_to(folder).with_suffix("").as_posix(): json.loads(path.read_text("utf-8"))
+            for path in sorted(folder.rglob("*.json"))}
+
+
+def _groups(root: Path, results: dict[str, dict[str, Any]]
+            ) -> list[tuple[str, Chapter | None, list[tuple[str, dict[str, Any]]]]]:
+    """(heading, chapter, [(section label, entry)]) per chapter, in book order; results of
+    notebooks that no chapter lists come last, under their own heading."""
+    groups = []
+    listed: set[str] = set()
+    for chapter in chapters(root):
+        rows = []
+        for index, name in enumerate(chapter.notebooks, 1):
+            listed.add(name)
+            if name in results:
+                label = f"{chapter.number}.{index}" if chapter.has_sections else ""
+                rows.append((label, results[name]))
+        if rows:
+            groups.append((f"{chapter.number}. {page_title(root, chapter.page)}", chapter, rows))
+    strays = [("", entry) for name, entry in results.items() if name not in listed]
+    if strays:
+        groups.append(("Not in the table of contents", None, strays))
+    return groups
+
+
+# ---------------------------------------------------------------------------- formatting
 
 
 def format_number(value: Any) -> str:
@@ -76,8 +135,48 @@ def format_duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
 
 
-def _chapter(entry: dict[str, Any]) -> str:
-    return f"{{doc}}`{entry['title']} <notebooks/{entry['notebook']}>`"
+def format_bytes(count: int | None) -> str:
+    if count is None:
+        return "not recorded"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} B"
+
+
+def short_device(device: str) -> str:
+    """'CPU: AMD EPYC (2 logical cores)' -> 'CPU, 2 cores'; GPU names stay as they are."""
+    match = re.match(r"CPU: .*\((\d+) logical cores\)$", device)
+    return f"CPU, {match.group(1)} cores" if match else device
+
+
+def _on_cpu(provenance: dict[str, Any]) -> bool:
+    return str(provenance.get("device", "")).startswith("CPU")
+
+
+def scale_name(provenance: dict[str, Any]) -> str:
+    """The scale a run used, in the words the pages use: cpu, full, or full, on a CPU."""
+    profile = provenance.get("profile", "?")
+    if profile == "gpu":
+        return "full, on a CPU" if _on_cpu(provenance) else "full"
+    return profile
+
+
+def run_time(provenances: list[dict[str, Any]]) -> str:
+    """How long a section or a whole chapter took, in words for the overview pages."""
+    if not provenances:
+        return NOT_RUN
+    seconds = sum(p.get("wall_time_s", 0.0) for p in provenances)
+    amount = "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"
+    if any(p.get("profile") == "gpu" for p in provenances):
+        where = "on two CPU cores" if all(_on_cpu(p) for p in provenances) else "on a GPU"
+        return f"{amount} at full scale, {where}"
+    return amount
+
+
+def _doc_link(label: str, entry: dict[str, Any]) -> str:
+    title = f"{label} {entry['title']}".strip()
+    return f"{{doc}}`{title} <notebooks/{entry['notebook']}>`"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -86,77 +185,141 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def status_page(entries: list[dict[str, Any]]) -> str:
-    if not entries:
-        return STATUS_INTRO + "\nNo chapter has been executed yet.\n"
-    rows = []
-    for entry in entries:
-        p = entry["provenance"]
-        commit = p["git_commit"]  # a hash, or a sentence such as "unknown (not a git checkout)"
-        commit = commit[:10] if re.fullmatch(r"[0-9a-f]{7,40}", commit) else commit
-        commit += " (modified)" if p.get("git_dirty") else ""
-        status = "✅ passed" if p["status"] == "ok" else f"❌ {p['status']}"
-        rows.append([_chapter(entry), p["profile"], p["device"],
-                     format_duration(p["wall_time_s"]), p["date"], f"`{commit}`", status])
-    passed = sum(entry["provenance"]["status"] == "ok" for entry in entries)
-    return (
-        STATUS_INTRO
-        + f"\n{passed} of {len(entries)} notebooks passed.\n\n"
-        + _table(["Chapter", "Profile", "Device", "Wall time", "Date", "Commit", "Status"], rows)
-        + "\n"
-    )
+# ---------------------------------------------------------------------------- the pages
 
 
-def reproduction_page(entries: list[dict[str, Any]]) -> str:
-    rows = []
-    for entry in entries:
-        for c in entry["comparisons"]:
-            unit = f" {c['unit']}" if c.get("unit") else ""
-            beside = c["rule"] == "beside"
-            rule = {"within": "±", "at_least": "≥ ref −", "at_most": "≤ ref +"}.get(c["rule"])
-            rows.append([
-                _chapter(entry), c["description"] or c["name"], c["source"],
-                format_number(c["reference"]) + unit, format_number(c["ours"]) + unit,
-                "—" if beside else f"{rule} {format_number(c['tolerance'])}",
-                entry["provenance"]["profile"],
-                "— beside" if beside else "✅ holds" if c["holds"] else "❌ misses",
-            ])
-    if not rows:
-        return REPRODUCTION_INTRO + "\nNo chapter has recorded a comparison yet.\n"
-    held = sum(row[-1].startswith("✅") for row in rows)
-    shown = sum(row[-1] == "— beside" for row in rows)
-    verb = "is" if shown == 1 else "are"
-    also = f" {shown} more {verb} shown beside ours without a verdict." if shown else ""
-    return (
-        REPRODUCTION_INTRO
-        + f"\n{held} of the {len(rows) - shown} rows with a verdict hold.{also}\n\n"
-        + _table(["Chapter", "Quantity", "Source", "Reference", "Ours", "Tolerance",
-                  "Profile", "Verdict"], rows)
-        + "\n"
-    )
+def status_page(root: Path, results: dict[str, dict[str, Any]]) -> str:
+    if not results:
+        return STATUS_INTRO + "\nNo notebook has been executed yet.\n"
+    passed = sum(entry["provenance"]["status"] == "ok" for entry in results.values())
+    parts = [STATUS_INTRO, f"{passed} of {len(results)} notebooks passed."]
+    for heading, _, rows in _groups(root, results):
+        table = []
+        for label, entry in rows:
+            p = entry["provenance"]
+            commit = p["git_commit"]  # a hash, or a sentence such as "unknown (not a git checkout)"
+            commit = commit[:10] if re.fullmatch(r"[0-9a-f]{7,40}", commit) else commit
+            commit = f"`{commit}`" + (" (modified)" if p.get("git_dirty") else "")
+            memory = format_bytes(p.get("peak_rss_bytes"))
+            if p.get("peak_cuda_bytes") is not None:
+                memory += f"; GPU {format_bytes(p['peak_cuda_bytes'])}"
+            result = ("{bdg-success}`passed`" if p["status"] == "ok"
+                      else f"{{bdg-danger}}`{p['status']}`")
+            table.append([_doc_link(label, entry), scale_name(p), short_device(p["device"]),
+                          format_duration(p["wall_time_s"]), memory, f"{p['date']}, {commit}",
+                          result])
+        parts.append(f"## {heading}\n\n" + _table(
+            ["Section", "Scale", "Device", "Time", "Peak memory", "Run", "Result"], table))
+    return "\n\n".join(parts) + "\n"
+
+
+RULE_WORDS = {
+    "within": "ours within ± {tolerance} of the reference",
+    "at_least": "ours at least the reference − {tolerance}",
+    "at_most": "ours at most the reference + {tolerance}",
+}
+
+
+def _footnote(comparison: dict[str, Any], link: str, profile: str) -> str:
+    unit = f" {comparison['unit']}" if comparison.get("unit") else ""
+    if comparison["rule"] == "beside":
+        rule = "shown beside ours, no verdict"
+    elif comparison["tolerance"] == 0 and comparison["rule"] == "within":
+        rule = "exact agreement"
+    else:
+        rule = RULE_WORDS[comparison["rule"]].format(
+            tolerance=format_number(comparison["tolerance"]) + unit)
+    note = f" {comparison['note']}" if comparison.get("note") else ""
+    return f"Source: {comparison['source']}. Accepted: {rule}. From {link} ({profile} run).{note}"
+
+
+def reproduction_page(root: Path, results: dict[str, dict[str, Any]]) -> str:
+    parts, notes = [REPRODUCTION_INTRO], []
+    held = verdicts = beside = 0
+    for heading, chapter, rows in _groups(root, results):
+        table = []
+        for label, entry in rows:
+            for c in entry["comparisons"]:
+                unit = f" {c['unit']}" if c.get("unit") else ""
+                key = f"{chapter.number if chapter else 'x'}-{len(notes) + 1}"
+                notes.append(f"[^{key}]: " + _footnote(
+                    c, _doc_link(label, entry), scale_name(entry["provenance"])))
+                if c["rule"] == "beside":
+                    verdict, beside = "{bdg-secondary}`beside`", beside + 1
+                else:
+                    verdicts += 1
+                    held += bool(c["holds"])
+                    verdict = "{bdg-success}`holds`" if c["holds"] else "{bdg-danger}`misses`"
+                table.append([f"{c['description'] or c['name']}[^{key}]",
+                              format_number(c["reference"]) + unit,
+                              format_number(c["ours"]) + unit, verdict])
+        if table:
+            parts.append(f"## {heading}\n\n" + _table(
+                ["Quantity", "Reference", "Ours", "Verdict"], table))
+    if not notes:
+        return REPRODUCTION_INTRO + "\nNo notebook has recorded a comparison yet.\n"
+    verb = "is" if beside == 1 else "are"
+    also = f" {beside} more {verb} shown beside ours without a verdict." if beside else ""
+    parts.insert(1, f"{held} of the {verdicts} rows with a verdict hold.{also}")
+    return "\n\n".join(parts) + "\n\n" + "\n".join(notes) + "\n"
+
+
+# ----------------------------------------------------------------- run-time substitutions
+
+
+def run_times(root: Path, results: dict[str, dict[str, Any]]) -> dict[Path, dict[str, str]]:
+    """The substitutions of the landing page and of each chapter's overview page."""
+    chapter_list = chapters(root)
+    pages = {root / INTRO_PAGE: {
+        f"time_{chapter.key}": run_time([results[n]["provenance"] for n in chapter.notebooks
+                                         if n in results]) for chapter in chapter_list}}
+    for chapter in chapter_list:
+        if chapter.has_sections:
+            pages[root / f"{chapter.page}.md"] = {
+                f"time_{Path(name).name}": run_time(
+                    [results[name]["provenance"]] if name in results else [])
+                for name in chapter.notebooks}
+    return pages
+
+
+def with_front_matter(text: str, substitutions: dict[str, str]) -> str:
+    """``text`` with its front matter's ``myst.substitutions`` set (other keys kept)."""
+    data: dict[str, Any] = {}
+    body = text
+    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    if match:
+        data = yaml.safe_load(match.group(1)) or {}
+        body = text[match.end():]
+    data.setdefault("myst", {})["substitutions"] = substitutions  # MyST's page-level key
+    dumped = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{FRONT_MATTER_NOTE}\n{dumped}---\n{body}"
 
 
 def render_pages(root: Path) -> dict[Path, str]:
-    """What the two pages should contain, from the results on disk."""
-    entries = load_results(root)
-    return {root / STATUS_PAGE: status_page(entries),
-            root / REPRODUCTION_PAGE: reproduction_page(entries)}
+    """What the generated pages and front matters should contain, from the results on disk."""
+    results = load_results(root)
+    rendered = {root / STATUS_PAGE: status_page(root, results),
+                root / REPRODUCTION_PAGE: reproduction_page(root, results)}
+    for path, substitutions in run_times(root, results).items():
+        if path.is_file():  # a missing page is the toc check's to report
+            rendered[path] = with_front_matter(path.read_text("utf-8"), substitutions)
+    return rendered
 
 
 def write_pages(root: Path) -> list[Path]:
-    """Regenerate the Status and Reproduction pages; returns the paths written."""
+    """Regenerate the generated pages and front matters; returns the paths written."""
     pages = render_pages(root)
     for path, text in pages.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, "utf-8")
+        if not path.is_file() or path.read_text("utf-8") != text:
+            path.write_text(text, "utf-8")
     return list(pages)
 
 
 def main() -> int:
-    from helpers.run import find_root
-
-    for path in write_pages(find_root()):
-        print(f"wrote {path}")
+    root = find_root()
+    for path in write_pages(root):
+        print(f"wrote {path.relative_to(root)}")
     return 0
 
 

@@ -26,6 +26,7 @@ device so that the runner can stamp them into the executed notebook's provenance
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import random
@@ -199,9 +200,13 @@ class Run:
         return "\n".join(rows)
 
     def _repr_markdown_(self) -> str:
+        """The scale table, folded in a dropdown: readers open it when they want the sizes."""
         return (
-            f"Profile **{self.profile}** on **{device_name(self.device)}**, seed {self.seed}.\n\n"
-            + self.table()
+            f":::{{dropdown}} Settings of this run: the {self.profile} profile, on "
+            f"{device_name(self.device)}\n"
+            f"Seed {self.seed}. Each row is one setting at the three scales (profiles) the "
+            f"notebook can run at; the column in bold is this run's (see the setup page).\n\n"
+            + self.table() + "\n:::\n"
         )
 
 
@@ -230,4 +235,14 @@ def setup(profile: str | None, *, seed: int, **scales: Sequence[Any]) -> Run:
     results.record_run(
         profile=resolved, device=device_name(device), seed=seed, settings=run.values
     )
+    if device.type == "cuda":
+        # The most GPU memory the run allocated, read when the kernel exits (after the last
+        # cell); the runner puts it in the provenance beside the process's peak RSS.
+        atexit.register(_record_cuda_peak, device)
     return run
+
+
+def _record_cuda_peak(device: torch.device) -> None:
+    from helpers import results
+
+    results.record_peak_memory(cuda_max_allocated_bytes=torch.cuda.max_memory_allocated(device))

@@ -48,6 +48,7 @@ class Comparison:
     source: str
     unit: str = ""
     description: str = ""
+    note: str = ""
 
     @property
     def difference(self) -> float:
@@ -125,10 +126,13 @@ def compare(
     rule: Rule = "within",
     unit: str = "",
     description: str = "",
+    note: str = "",
 ) -> Comparison:
     """Record our number next to a source's reference number; glue ours as ``name``.
 
-    Nothing is asserted here: a miss is reported on the Reproduction page and the prose
+    ``description`` names the quantity in a few words (the Reproduction page's Quantity
+    column); ``note``, optional, says how it was measured where the source differs (the row's
+    footnote). Nothing is asserted here: a miss is reported on the Reproduction page and the prose
     must say by how much and why. Use ``assert`` in the notebook for what must hold.
     """
     _check_name(name)
@@ -147,6 +151,7 @@ def compare(
         source=source,
         unit=unit,
         description=description,
+        note=note,
     )
     _emit({"kind": "comparison", **asdict(comparison), "holds": comparison.holds})
     _glue(name, comparison.ours)
@@ -156,6 +161,11 @@ def compare(
 def record_run(**info: Any) -> None:
     """Record how this run was configured (profile, device, seed, settings): see profiles."""
     _emit({"kind": "run", **info})
+
+
+def record_peak_memory(**peaks: int) -> None:
+    """Record a run's peak memory figures (e.g. ``cuda_max_allocated_bytes``): see profiles."""
+    _emit({"kind": "peak", **peaks})
 
 
 def recorded() -> list[dict[str, Any]]:

@@ -43,11 +43,19 @@ import nbformat
 import yaml
 
 from helpers import pages, profiles
-from helpers.pages import RESULTS_DIR
 from helpers.results import RESULTS_ENV, read_records
+from helpers.structure import (
+    NOTEBOOKS_DIR,
+    OUTPUT_DIR,
+    RESULTS_DIR,
+    BookError,
+    executed_path,
+    find_root,
+    notebook_name,
+    results_path,
+    source_notebooks,
+)
 
-NOTEBOOKS_DIR = "notebooks"
-OUTPUT_DIR = Path("book") / "notebooks"
 LOG_DIR = Path("_build") / "logs"
 DEFAULT_TIMEOUT_S = {"smoke": 600, "cpu": 3600, "gpu": 3600, "auto": 3600}
 PROVENANCE_KEY = "provenance"
@@ -58,20 +66,11 @@ TRACKED_PACKAGES = (
 )
 
 
-class RunnerError(Exception):
+class RunnerError(BookError):
     """A mistake in how the runner was called: a bad name, profile or parameter."""
 
 
 # ----------------------------------------------------------------------------- sources
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The book's root: the nearest folder upwards from ``start`` holding ``_toc.yml``."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").is_file():
-            return folder
-    raise RunnerError(f"no _toc.yml in {here} or above it: run from inside the book's repository")
 
 
 def source_hash(path: str | os.PathLike[str]) -> str:
@@ -91,24 +90,29 @@ def source_hash(path: str | os.PathLike[str]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def available_notebooks(root: Path) -> list[Path]:
-    return sorted((root / NOTEBOOKS_DIR).glob("*.ipynb"))
-
-
 def resolve_notebook(root: Path, name: str) -> Path:
-    """A notebook named by stem, file name or path; the ``.py`` twin maps to its ``.ipynb``."""
+    """A notebook named by name (``01_backprop/01_chain_rule``), by its file name alone when
+    that is unique (``01_chain_rule``), or by path; the ``.py`` twin maps to its ``.ipynb``."""
+    folder = (root / NOTEBOOKS_DIR).resolve()
     candidates = [Path(name), root / NOTEBOOKS_DIR / name, root / NOTEBOOKS_DIR / f"{name}.ipynb"]
     for candidate in candidates:
         if candidate.suffix == ".py":
             candidate = candidate.with_suffix(".ipynb")
         if candidate.suffix == ".ipynb" and candidate.is_file():
-            if candidate.resolve().parent != (root / NOTEBOOKS_DIR).resolve():
+            if not candidate.resolve().is_relative_to(folder):
                 # e.g. an executed copy in book/notebooks: papermill would overwrite its input
                 raise RunnerError(f"{name!r} is not a source notebook: sources are in "
                                   f"{NOTEBOOKS_DIR}/ (run {candidate.stem!r} by its name)")
             return candidate.resolve()
-    known = [path.stem for path in available_notebooks(root)]
-    close = difflib.get_close_matches(Path(name).stem, known, n=3)
+    known = {notebook_name(root, path): path for path in source_notebooks(root)}
+    by_stem = [path for known_name, path in known.items() if Path(known_name).name == name]
+    if len(by_stem) == 1:
+        return by_stem[0].resolve()
+    if len(by_stem) > 1:
+        raise RunnerError(f"{name!r} is ambiguous: "
+                          + ", ".join(notebook_name(root, p) for p in by_stem))
+    close = difflib.get_close_matches(name, list(known), n=3) or difflib.get_close_matches(
+        name, [Path(k).name for k in known], n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     listing = ", ".join(known) if known else "(none)"
     raise RunnerError(f"no notebook {name!r}.{hint} Notebooks in {NOTEBOOKS_DIR}/: {listing}")
@@ -275,27 +279,46 @@ def _terminate(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int | None, int | None]:
+    """Papermill's exit status (None past ``timeout_s``) and the peak resident memory, in bytes,
+    of papermill and the processes it waited for: the kernel that ran the notebook.
+
+    ``os.wait4`` reports the peak of a child and of the children it reaped, which
+    ``Popen.wait`` throws away; the kernel, papermill's child, is reaped at shutdown.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must know
+            unit = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
+            return process.returncode, usage.ru_maxrss * unit
+        if time.monotonic() > deadline:
+            return None, None
+        time.sleep(0.1)
+
+
 def _run_papermill(command: list[str], env: dict[str, str], log_path: Path,
-                   timeout_s: float) -> int | None:
-    """Papermill's exit status, or None if it ran past ``timeout_s`` and was stopped."""
+                   timeout_s: float) -> tuple[int | None, int | None]:
+    """Papermill's exit status (None if it ran past ``timeout_s`` and was stopped) and the
+    peak resident memory of the run in bytes (None when it was stopped)."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=True)
-        try:
-            return process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        returncode, peak = _wait(process, timeout_s)
+        if returncode is None:
             _terminate(process)
-            return None
+        return returncode, peak
 
 
 def execute(source: Path, plan: Plan) -> Outcome:
     """Run one notebook with papermill; stamp provenance; write its results file."""
-    name = source.stem
-    output = plan.output_dir / source.name
-    plan.output_dir.mkdir(parents=True, exist_ok=True)
-    plan.results_dir.mkdir(parents=True, exist_ok=True)
-    plan.log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = plan.log_dir / f"{name}.log"
+    name = notebook_name(plan.root, source)
+    output = executed_path(plan.root, name, plan.output_dir)
+    results_path_ = results_path(plan.root, name, plan.results_dir)
+    log_path = log_file(plan, name)
+    for folder in (output.parent, results_path_.parent, log_path.parent):
+        folder.mkdir(parents=True, exist_ok=True)
     hashed = source_hash(source)
     commit, dirty = git_state(plan.root)
 
@@ -310,8 +333,8 @@ def execute(source: Path, plan: Plan) -> Outcome:
             env[profiles.ENV_VAR] = plan.profile
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
-        returncode = _run_papermill(_papermill_command(source, partial, plan), env,
-                                    log_path, plan.timeout_s)
+        returncode, peak_rss = _run_papermill(_papermill_command(source, partial, plan), env,
+                                              log_path, plan.timeout_s)
         wall = time.perf_counter() - clock
         records = read_records(results_file)
 
@@ -332,6 +355,8 @@ def execute(source: Path, plan: Plan) -> Outcome:
                 if error else f"papermill exited with status {returncode}: {_last_line(log_path)}"
             )
         run_info = next((entry for entry in records if entry["kind"] == "run"), {})
+        peak_cuda = next((entry["cuda_max_allocated_bytes"] for entry in records
+                          if entry["kind"] == "peak"), None)
         provenance = {
             "status": status,
             "detail": detail,
@@ -340,6 +365,9 @@ def execute(source: Path, plan: Plan) -> Outcome:
             "device": run_info.get("device", "unknown (no profiles.setup)"),
             "seed": run_info.get("seed"),
             "wall_time_s": round(wall, 2),
+            # the kernel's peak resident memory, and on a GPU the most CUDA memory allocated
+            "peak_rss_bytes": peak_rss,
+            "peak_cuda_bytes": peak_cuda,
             "started": started.isoformat(timespec="seconds"),
             "date": started.date().isoformat(),
             "git_commit": commit,
@@ -361,8 +389,7 @@ def execute(source: Path, plan: Plan) -> Outcome:
         "values": [entry for entry in records if entry["kind"] == "value"],
         "comparisons": [entry for entry in records if entry["kind"] == "comparison"],
     }
-    results_path = plan.results_dir / f"{name}.json"
-    results_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    results_path_.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return Outcome(name, "ran", status, provenance["profile"], provenance["device"], wall,
                    detail, log_path, records)
 
@@ -382,9 +409,13 @@ def notebook_title(notebook: nbformat.NotebookNode) -> str | None:
     return None
 
 
-def reused(executed: Path) -> Outcome:
+def log_file(plan: Plan, name: str) -> Path:
+    return plan.log_dir / f"{name}.log"
+
+
+def reused(name: str, executed: Path) -> Outcome:
     provenance = read_provenance(executed) or {}
-    return Outcome(executed.stem, "reused", provenance.get("status", "?"),
+    return Outcome(name, "reused", provenance.get("status", "?"),
                    provenance.get("profile", "?"), provenance.get("device", "?"),
                    provenance.get("wall_time_s", 0.0), f"executed {provenance.get('date', '?')}")
 
@@ -462,7 +493,7 @@ def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], l
 
     selected = [resolve_notebook(root, name) for name in args.notebooks]
     if not selected:
-        selected = available_notebooks(root)
+        selected = source_notebooks(root)
     for source in selected:
         declared = notebook_parameters(source)
         if "profile" not in declared:
@@ -483,7 +514,8 @@ def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], l
         return plan, selected, []
     to_run, to_reuse = [], []
     for source in selected:
-        fresh = is_fresh(source, output_dir / source.name, profile)
+        fresh = is_fresh(source, executed_path(root, notebook_name(root, source), output_dir),
+                         profile)
         (to_reuse if fresh else to_run).append(source)
     return plan, to_run, to_reuse
 
@@ -493,14 +525,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = find_root()
         plan, to_run, to_reuse = plan_runs(args, root)
-    except (RunnerError, profiles.ProfileError) as error:
+    except (BookError, profiles.ProfileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
-    outcomes = [reused(plan.output_dir / source.name) for source in to_reuse]
+    outcomes = []
+    for source in to_reuse:
+        name = notebook_name(root, source)
+        outcomes.append(reused(name, executed_path(root, name, plan.output_dir)))
     for source in to_run:
-        print(f"running {source.name} (log: {plan.log_dir / (source.stem + '.log')})",
-              flush=True)
+        name = notebook_name(root, source)
+        print(f"running {name} (log: {log_file(plan, name)})", flush=True)
         outcomes.append(execute(source, plan))
     outcomes.sort(key=lambda outcome: outcome.name)
 
