@@ -3,7 +3,9 @@
 ``serve(directory)`` serves a built HTML folder on 127.0.0.1 (a free port, in a thread);
 ``inspect_page(url)`` loads one page in Debian's Chromium through Playwright, waits for
 MathJax to finish typesetting and reports what a reader would see: typeset formulas,
-images that failed to load, requests that left the machine, console errors.
+images that failed to load, requests that left the machine, console errors. Its parts,
+``launch_chromium``, ``block_external`` and ``open_page``, serve checks that load many pages
+in one browser session (``tests/page_shape.py``).
 
 Playwright's own browser downloads are never used (no ``playwright install``): the
 system Chromium is required (Debian/Ubuntu: ``apt-get install chromium``).
@@ -27,8 +29,11 @@ __all__ = [
     "BrowserMissing",
     "CHROMIUM_ARGS",
     "PageReport",
+    "block_external",
     "find_chromium",
     "inspect_page",
+    "launch_chromium",
+    "open_page",
     "serve",
 ]
 
@@ -206,6 +211,43 @@ def _follow_meta_refresh(page, response) -> None:
         page.wait_for_url(urljoin(response.url, match.group(1)), wait_until="load")
 
 
+def launch_chromium(playwright):
+    """Launch the system Chromium, headless, through a started Playwright instance."""
+    return playwright.chromium.launch(
+        executable_path=find_chromium(), headless=True, args=list(CHROMIUM_ARGS)
+    )
+
+
+def block_external(page, external: list[str]) -> None:
+    """Let ``page`` fetch only from the local server; record (in ``external``) and abort
+    every other request, so that a page depending on the network is reported rather than
+    silently fixed up by it."""
+
+    def route(route_, request) -> None:
+        if _is_local(request.url):
+            route_.continue_()
+        else:
+            external.append(request.url)
+            route_.abort()
+
+    page.route("**/*", route)
+
+
+def open_page(page, url: str) -> bool:
+    """Load ``url`` in ``page`` as a reader would see it settle; return whether MathJax ran.
+
+    Follows Sphinx's ``<meta http-equiv="refresh">`` redirect, waits for MathJax to finish
+    typesetting and for the web fonts (MathJax's included), so that sizes measured and
+    screenshots taken afterwards are the final ones.
+    """
+    response = page.goto(url, wait_until="load")
+    _follow_meta_refresh(page, response)
+    mathjax_loaded = bool(page.evaluate(_WAIT_FOR_MATHJAX))
+    page.evaluate("() => document.fonts.ready.then(() => true)")
+    page.wait_for_load_state("networkidle")
+    return mathjax_loaded
+
+
 def inspect_page(
     url: str,
     screenshot: Path | None = None,
@@ -221,12 +263,9 @@ def inspect_page(
     """
     from playwright.sync_api import sync_playwright
 
-    executable = find_chromium()
     report = PageReport(url=url)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=list(CHROMIUM_ARGS)
-        )
+        browser = launch_chromium(playwright)
         try:
             context = browser.new_context(
                 viewport={"width": viewport[0], "height": viewport[1]},
@@ -234,15 +273,7 @@ def inspect_page(
             )
             page = context.new_page()
             page.set_default_timeout(timeout_s * 1000)
-
-            def route(route_, request) -> None:
-                if _is_local(request.url):
-                    route_.continue_()
-                else:
-                    report.external_requests.append(request.url)
-                    route_.abort()
-
-            page.route("**/*", route)
+            block_external(page, report.external_requests)
             page.on(
                 "console",
                 lambda msg: report.console_errors.append(msg.text) if msg.type == "error" else None,
@@ -260,13 +291,8 @@ def inspect_page(
             page.on("response", on_finished)
             page.on("requestfailed", on_failed)
 
-            response = page.goto(url, wait_until="load")
-            _follow_meta_refresh(page, response)
+            report.mathjax_loaded = open_page(page, url)
             report.final_url = page.url
-            report.mathjax_loaded = bool(page.evaluate(_WAIT_FOR_MATHJAX))
-            # web fonts (MathJax's included) must be in before measuring or screenshotting
-            page.evaluate("() => document.fonts.ready.then(() => true)")
-            page.wait_for_load_state("networkidle")
             measured = page.evaluate(_MEASURE)
             report.title = measured["title"]
             report.math = measured["math"]

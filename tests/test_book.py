@@ -5,7 +5,9 @@ folder. The static checks read every built HTML file: no page may load a script,
 stylesheet, a font or an image from another host (the book must work offline; MathJax in
 particular comes from ``_static/mathjax``). The browser checks load every page listed in
 ``_toc.yml`` in headless Chromium (``tests/browser.py``): formulas typeset, images loaded,
-no request leaving 127.0.0.1, no JavaScript errors.
+no request leaving 127.0.0.1, no JavaScript errors. The page-shape checks measure every
+page at 1400x900 in one browser session (``tests/page_shape.py``) and hold the pages of
+converted chapters and the frame pages to DESIGN.md's "The shape of a lecture page".
 
 Without Chromium the browser checks are skipped with the reason, except under CI (the
 ``CI`` environment variable set), where they fail.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import statistics
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,9 +25,11 @@ import pytest
 from browser import PageReport, inspect_page, serve
 from conftest import REPO_ROOT as ROOT
 from conftest import require_chromium
+from page_shape import PageShape, format_details, format_table, measure_pages
 
 from helpers import book
 from helpers.integrity import toc_files
+from helpers.structure import chapters
 
 #: ``<link rel=...>`` values that name a related page rather than load a resource.
 _NAVIGATION_RELS = {
@@ -328,3 +333,243 @@ def test_page_renders_offline(site: str, shots: Path, page: str) -> None:
     report = inspect_page(site + page, screenshot=shots / (page.replace("/", "__") + ".png"))
     _check(report)
     assert report.images >= 1
+
+
+# --- the shape of the pages (DESIGN.md, "The shape of a lecture page") --------------------
+
+#: Limits at 1400x900 for the section pages of converted chapters (and, where they apply,
+#: for the frame pages).
+MAX_SCREENS = 20
+MAX_CODE_SHARE = 0.45
+MAX_MEDIAN_CODE_SHARE = 0.30
+MAX_PASTED_CHARS = 100
+#: A figure saved at 100 dpi shows matplotlib's 10-point labels at 14 px; shrunk below 0.65
+#: of its size to fit the column they fall under 9 px (helpers.plots keeps figures narrower).
+MIN_FIGURE_SCALE = 0.65
+#: Pages that frame the lectures; every chapter overview page is one too.
+FRAME_PAGES = ("book/intro", "book/setup", "book/status", "book/reproduction")
+
+
+def _page_kinds(root: Path | None = None) -> dict[str, str]:
+    """Each toc page's kind: section, overview, frame, unconverted (a chapter still in
+    one notebook) or other (glossary, bibliography)."""
+    root = root or ROOT
+    kinds: dict[str, str] = {}
+    for chapter in chapters(root):
+        if chapter.has_sections:
+            kinds[chapter.page] = "overview"
+            for name in chapter.notebooks:
+                kinds[f"book/notebooks/{name}"] = "section"
+        else:
+            kinds[chapter.page] = "unconverted"
+    for page in FRAME_PAGES:
+        kinds.setdefault(page, "frame")
+    return {page: kinds.get(page, "other") for page in toc_files(root)}
+
+
+def _of_kind(shapes: dict[str, PageShape], *kinds: str) -> list[PageShape]:
+    found = _page_kinds()
+    return [shape for page, shape in shapes.items() if found[page] in kinds]
+
+
+def _table(shapes: dict[str, PageShape] | list[PageShape]) -> str:
+    listed = list(shapes.values()) if isinstance(shapes, dict) else shapes
+    return format_table(listed, labels=_page_kinds())
+
+
+def _text_problems(shape: PageShape) -> list[str]:
+    """Pasted values: short, and not bolder than the text around them; the page short."""
+    out = []
+    if shape.screens > MAX_SCREENS:
+        out.append(f"{shape.page}: {shape.screens:.1f} screens high (at most {MAX_SCREENS})")
+    if shape.longest_pasted > MAX_PASTED_CHARS:
+        out.append(f"{shape.page}: a pasted text of {shape.longest_pasted} characters (at most "
+                   f"{MAX_PASTED_CHARS}: glue numbers and short phrases, never sentences): "
+                   f"{shape.longest_pasted_text[:80]!r}...")
+    if shape.bold_pasted:
+        out.append(f"{shape.page}: {len(shape.bold_pasted)} pasted value(s) shown bold, e.g. "
+                   f"{shape.bold_pasted[0][:40]!r} (is lecture.css loaded after mystnb.css?)")
+    return out
+
+
+def _assert_none(problems: list[str], shapes: dict[str, PageShape]) -> None:
+    assert not problems, "\n".join(problems) + "\n\n" + _table(shapes)
+
+
+@pytest.fixture(scope="module")
+def shapes(site: str) -> dict[str, PageShape]:
+    """Every toc page measured at 1400x900, in one browser session."""
+    require_chromium()
+    measured = measure_pages(site, toc_files(ROOT))
+    return {shape.page: shape for shape in measured}
+
+
+def test_page_shapes_are_printed(shapes: dict[str, PageShape]) -> None:
+    """The numbers of every page, pass or fail (shown with -s or -rP; the failing shape
+    tests below repeat the table in their message)."""
+    print("\n" + _table(shapes) + "\n\n" + format_details(list(shapes.values())))
+    assert set(shapes) == set(toc_files(ROOT))
+
+
+def test_unconverted_chapters_are_measured_only(shapes: dict[str, PageShape]) -> None:
+    """Chapters still in one notebook: their numbers are printed, not held to the limits."""
+    unconverted = _of_kind(shapes, "unconverted")
+    print("\n" + (_table(unconverted) if unconverted else "every chapter is converted"))
+
+
+def test_section_pages_have_the_lecture_shape(shapes: dict[str, PageShape]) -> None:
+    sections = _of_kind(shapes, "section")
+    problems = []
+    for shape in sections:
+        problems += _text_problems(shape)
+        if shape.code_share > MAX_CODE_SHARE:
+            problems.append(f"{shape.page}: visible code is {100 * shape.code_share:.0f}% of the "
+                            f"page (at most {100 * MAX_CODE_SHARE:.0f}%: tag plumbing hide-input)")
+        if shape.uncaptioned:
+            problems.append(f"{shape.page}: {len(shape.uncaptioned)} of {shape.images} image(s) "
+                            f"not in a numbered, captioned figure: {shape.uncaptioned[:3]}")
+        if shape.smallest_scale is not None and shape.smallest_scale < MIN_FIGURE_SCALE:
+            problems.append(f"{shape.page}: a figure is shown at {shape.smallest_scale:.2f} of its "
+                            f"size, its 10-point labels at about {14 * shape.smallest_scale:.0f} "
+                            f"px: draw it with helpers.plots.figure (column width)")
+    print("\n" + (_table(sections) if sections else "no chapter is converted to sections yet"))
+    _assert_none(problems, shapes)
+
+
+def test_median_code_share_of_section_pages(shapes: dict[str, PageShape]) -> None:
+    sections = _of_kind(shapes, "section")
+    if not sections:
+        print("no chapter is converted to sections yet")
+        return
+    median = statistics.median(shape.code_share for shape in sections)
+    print(f"median visible code over {len(sections)} section pages: {100 * median:.0f}%")
+    assert median <= MAX_MEDIAN_CODE_SHARE, (
+        f"median visible code over the section pages is {100 * median:.0f}% (at most "
+        f"{100 * MAX_MEDIAN_CODE_SHARE:.0f}%)\n\n" + _table(sections))
+
+
+def test_frame_pages_have_the_lecture_shape(shapes: dict[str, PageShape]) -> None:
+    """Intro, set-up, Status, Reproduction and the chapter overviews: short pages, pasted
+    values that read like text, and tables that fit the column at 1400 px."""
+    problems = []
+    for shape in _of_kind(shapes, "frame", "overview"):
+        problems += _text_problems(shape)
+        problems += [f"{shape.page}: {line}" for line in shape.overflowing_tables]
+    _assert_none(problems, shapes)
+
+
+def test_reproduction_verdicts_are_visible_without_scrolling(
+    shapes: dict[str, PageShape],
+) -> None:
+    assert "book/reproduction" in shapes, "the Reproduction page is not in _toc.yml"
+    reproduction = shapes["book/reproduction"]
+    assert reproduction.tables >= 1, "the Reproduction page has no table"
+    assert not reproduction.hidden_last_columns, (
+        "book/reproduction at 1400 px: " + "; ".join(reproduction.hidden_last_columns))
+
+
+def test_lecture_css_loads_after_the_extensions_css(html: Path) -> None:
+    """Same specificity as myst-nb's bold rule, so it must come later in the page."""
+    page = (html / "book" / "intro.html").read_text(encoding="utf8")
+    links = re.findall(r'<link rel="stylesheet"[^>]*href="([^"]+)"', page)
+    names = [link.rsplit("/", 1)[-1].split("?")[0] for link in links]
+    assert "lecture.css" in names, f"lecture.css is not loaded: {names}"
+    mystnb = [i for i, name in enumerate(names) if name.startswith("mystnb")]
+    assert mystnb and names.index("lecture.css") > max(mystnb), names
+    assert (html / "_static" / "lecture.css").is_file()
+
+
+# A hand-made page with one of each thing the measurement must tell apart, in the markup
+# myst-nb and Sphinx write, with their rules that matter here (myst-nb's bold pasted text,
+# Sphinx's nowrap inline code, the theme's scrolling table wrapper). Its body is 2700 px
+# high, 3 screens, of which one visible code input is 450 px; the article is 700 px wide.
+_PLOT = ('<svg xmlns="http://www.w3.org/2000/svg" width="600" height="200" '
+         'viewBox="0 0 600 200"><rect width="600" height="200" fill="#8ac"/></svg>')
+_LONG = "https://colab.research.google.com/github/executable-dl/lecture-notes/blob/main/" * 2
+_HAND_MADE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>toy</title>
+<style>
+  body {{ margin: 0; font: 16px/1.5 sans-serif; }}
+  article.bd-article {{ display: flow-root; width: 700px; height: 2700px;
+                       padding: 0 20px; }}
+  pre {{ margin: 0; }}
+  span.pasted-text {{ font-weight: bold; }}
+  span.pre {{ white-space: nowrap; }}
+  .pst-scrollable-table-container {{ overflow-x: auto; }}
+</style>
+{css}
+</head><body><article class="bd-article">
+<p>A loss of <span class="pasted-text">0.25</span>, <strong>a best of
+<span class="pasted-text">0.5</span></strong> and <span class="pasted-text">{phrase}</span>.</p>
+<div class="cell tag_hide-input"><details class="admonition hide above-input">
+<summary>Show code cell source</summary>
+<div class="cell_input"><pre style="height: 300px">hidden_plumbing()</pre></div></details>
+<div class="cell_output"><figure><img src="plot.svg" style="width: 300px" alt="a plot">
+<figcaption><p><span class="caption-number">Fig. 1.1 </span>
+<span class="caption-text">A plot.</span></p></figcaption></figure></div></div>
+<div class="cell"><div class="cell_input"><pre style="height: 450px">the_lesson()</pre></div>
+<div class="cell_output"><img src="plot.svg" alt="an uncaptioned plot"></div></div>
+<figure><img src="plot.svg" alt="an unnumbered figure"><figcaption><p>No number.</p>
+</figcaption></figure>
+<p>Open <code class="docutils literal notranslate"><span class="pre">{long}</span></code>.</p>
+<div class="pst-scrollable-table-container"><table class="table">
+<thead><tr><th>Quantity</th><th>Reference</th><th>Ours</th><th>Verdict</th></tr></thead>
+<tbody><tr><td>the memory of the Gram matrix</td>
+<td><code class="docutils literal notranslate"><span class="pre">{long}</span></code></td>
+<td>400 TB</td><td>misses</td></tr></tbody></table></div>
+</article></body></html>
+"""
+
+
+def test_page_shape_measures_a_hand_made_page(tmp_path: Path) -> None:
+    require_chromium()
+    (tmp_path / "plot.svg").write_text(_PLOT, encoding="utf8")
+    shutil.copy(ROOT / "book" / "static" / "lecture.css", tmp_path)
+    for name, css in (("plain", ""), ("styled", '<link rel="stylesheet" href="lecture.css">')):
+        (tmp_path / f"{name}.html").write_text(
+            _HAND_MADE.format(css=css, phrase="word " * 30, long=_LONG), encoding="utf8")
+    with serve(tmp_path) as base_url:
+        plain, styled = measure_pages(base_url, ["plain", "styled"])
+    print("\n" + format_table([plain, styled]) + "\n" + format_details([plain, styled]))
+
+    for shape in (plain, styled):
+        assert shape.height_px == 2700 and shape.screens == pytest.approx(3.0)
+        # the hidden input (300 px, in a closed <details>) counts 0; the visible one 450 px
+        assert shape.code_px == pytest.approx(450, abs=0.5)
+        assert shape.code_share == pytest.approx(450 / 2700, abs=1e-3)
+        assert shape.pasted[:2] == ["0.25", "0.5"] and shape.longest_pasted == 150
+        assert shape.images == 3
+        assert shape.uncaptioned == ["plot.svg", "plot.svg"]  # no figure; no number
+        assert shape.smallest_scale == pytest.approx(0.5)  # 300 px shown of 600
+        assert shape.tables == 1
+    # myst-nb's rule makes the two values outside <strong> bold; lecture.css undoes it,
+    # and the one inside <strong> is as bold as its sentence either way
+    assert plain.bold_pasted == ["0.25", "word " * 30]
+    assert styled.bold_pasted == []
+    # a long unbreakable code token: past the column and through the table, until
+    # lecture.css lets inline code break anywhere
+    assert len(plain.wide_inline) == 1 and len(plain.overflowing_tables) == 1
+    assert len(plain.hidden_last_columns) == 1 and "'Verdict'" in plain.hidden_last_columns[0]
+    assert styled.wide_inline == [] and styled.overflowing_tables == []
+    assert styled.hidden_last_columns == []
+
+
+def test_page_kinds_follow_the_toc(tmp_path: Path) -> None:
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n"
+        "  - caption: Lectures\n    numbered: true\n    chapters:\n"
+        "      - file: book/chapters/01_backprop\n        sections:\n"
+        "          - file: book/notebooks/01_backprop/01_chain_rule\n"
+        "          - file: book/notebooks/01_backprop/02_checks\n"
+        "      - file: book/notebooks/02_autodiff\n"
+        "  - caption: Results\n    chapters:\n      - file: book/reproduction\n"
+        "      - file: book/glossary\n", encoding="utf8")
+    assert _page_kinds(tmp_path) == {
+        "book/intro": "frame",
+        "book/chapters/01_backprop": "overview",
+        "book/notebooks/01_backprop/01_chain_rule": "section",
+        "book/notebooks/01_backprop/02_checks": "section",
+        "book/notebooks/02_autodiff": "unconverted",
+        "book/reproduction": "frame",
+        "book/glossary": "other",
+    }
