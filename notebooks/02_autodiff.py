@@ -33,6 +33,8 @@
 #   so nodes must be visited in reverse topological order, and show a queue getting it wrong;
 # - count the FLOPs of a forward and a backward pass and say why a backward pass costs between
 #   one and two forward passes;
+# - measure what autograd's bookkeeping costs against a backward pass written by hand, and say
+#   when it matters;
 # - compute a Jacobian by reverse mode and by forward mode, predict from matrix shapes which is
 #   cheaper, and find the crossover by measurement;
 # - reason about the memory of an MLP's weights and about what its nonlinearities are for.
@@ -73,6 +75,8 @@ run = profiles.setup(
     lydia_n=(500, 100_000, 100_000),  # examples in the timed squared-loss + L1 graph
     lydia_d=(20, 100, 200),  # features in that graph
     mlp_batch=(16, 256, 1024),  # batch of the timed MLP gradient
+    autograd_rows=(512, 8192, 65536),  # large batch of the hand-written vs autograd timing
+    autograd_rounds=(3, 24, 24),  # alternating rounds of that timing, one run of each per round
     repeat=(3, 21, 31),  # timed runs per measurement (median reported)
     jac_repeat=(5, 101, 101),  # timed runs per Jacobian benchmark entry (they take ~0.2 ms)
     jac_cases=(3, 10, 20),  # random inputs on which the Jacobian methods must agree
@@ -104,7 +108,7 @@ from torch.func import jacfwd, jacrev
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers.gradcheck import check_gradients
-from helpers.timing import measure, measure_alternately, ratio_verdict
+from helpers.timing import format_seconds, measure, measure_alternately, ratio_verdict, speed_ratio
 
 rng = np.random.default_rng(run.seed)
 generator = torch.Generator().manual_seed(run.seed)
@@ -1076,6 +1080,156 @@ glue("mlp_engine_sentence", ratio_verdict(
 # {glue:text}`mlp_torch_gradient_ms:.2f` ms with PyTorch, a ratio of
 # {glue:text}`mlp_engine_over_torch:.2f`. {glue:text}`mlp_engine_sentence`
 #
+# ### What does autograd cost? A backward pass written by hand
+#
+# Our engine and PyTorch both pay for bookkeeping: they record every operation of the forward
+# pass on a tape, then walk the tape backwards and call one VJP per operation. A backward pass
+# written out by hand pays for none of that. Chapter 1 derived one for a network with a hidden
+# layer of 20 tanh units and a log-cosh loss, {eq}`bp-tanh-model` in
+# {doc}`Backpropagation in matrix form </book/notebooks/01_backprop/03_matrix_form>`: the five
+# gradients of {eq}`bp-tanh-grads` are a few matrix products and elementwise operations on the
+# whole batch. We import that network and its hand-written gradients from the book's library
+# of chapter code, and write the autograd version here: make the parameters and the inputs
+# leaves of the tape, compute the loss, call `backward`.
+
+# %%
+from helpers.lessons.backprop import tanh_net_grads, tanh_net_init, tanh_net_loss
+
+
+def tanh_net_grads_autograd(P: dict, X: torch.Tensor, y: torch.Tensor) -> dict:
+    """The gradients of eq. (bp-tanh-grads), for W1, b1, w2, b2 and X, by PyTorch's autograd."""
+    # detach() makes new leaves that share the data (no copy), each with an empty .grad
+    leaves = {name: value.detach().requires_grad_() for name, value in {**P, "X": X}.items()}
+    tanh_net_loss(leaves, leaves["X"], y).backward()
+    return {name: leaf.grad for name, leaf in leaves.items()}
+
+
+tanh_generator = torch.Generator().manual_seed(run.seed)
+params_check = tanh_net_init(10, 20, tanh_generator)  # d = 10 inputs, H = 20 hidden units
+X_check = torch.randn(8, 10, generator=tanh_generator, dtype=torch.float64)
+y_check = torch.randn(8, generator=tanh_generator, dtype=torch.float64)
+by_hand = tanh_net_grads(params_check, X_check, y_check)
+by_autograd = tanh_net_grads_autograd(params_check, X_check, y_check)
+for name in by_hand:  # the same products in another order: rounding only
+    assert normwise_error(by_hand[name], by_autograd[name]) < 1e-12, name
+
+# %% [markdown]
+# The two agree to rounding on all five gradients. Now we time one forward and backward pass
+# of each on a small batch of 64 rows and a large one of {glue:text}`autograd_rows:,` rows,
+# on the CPU and, when there is one, on a CUDA GPU. The two run in alternating rounds, one
+# timed call of each per round, so that a slow moment of the machine hits both alike and the
+# ratio of each round is a fair comparison.
+
+# %%
+SMALL_ROWS = 64
+tanh_devices = [device for device in DEVICES if device.type != "mps"]  # MPS has no float64
+tanh_timings = {}  # (device type, rows) -> (hand-written, autograd)
+for device in tanh_devices:
+    for rows in (SMALL_ROWS, run.autograd_rows):
+        params_b = {k: v.to(device) for k, v in tanh_net_init(10, 20, tanh_generator).items()}
+        X_b = torch.randn(rows, 10, generator=tanh_generator, dtype=torch.float64).to(device)
+        y_b = torch.randn(rows, generator=tanh_generator, dtype=torch.float64).to(device)
+        tanh_timings[device.type, rows] = measure_alternately(
+            [partial(tanh_net_grads, params_b, X_b, y_b),
+             partial(tanh_net_grads_autograd, params_b, X_b, y_b)], run.autograd_rounds)
+
+autograd_over_hand = {key: speed_ratio(auto, hand) for key, (hand, auto) in tanh_timings.items()}
+ratio_small = autograd_over_hand["cpu", SMALL_ROWS]
+ratio_large = autograd_over_hand["cpu", run.autograd_rows]
+assert ratio_small > 1.2, ratio_small  # on 64 rows the bookkeeping costs at least a fifth more
+if run.profile != "smoke":  # the smoke run's large batch (512 rows) is still too small to tell
+    assert ratio_large < ratio_small, (ratio_large, ratio_small)  # a fixed cost per operation
+
+# %% tags=["hide-input"]
+def round_ratios(slow, fast) -> list[float]:
+    """The ratio slow / fast of each round (measure_alternately pairs the runs by round)."""
+    return [s / f for s, f in zip(slow.runs, fast.runs, strict=True)]
+
+
+lines = ["| device | rows | by hand | autograd | ratio | range over rounds |",
+         "|---|---:|---:|---:|---:|---:|"]
+for (device_type, rows), (hand, auto) in tanh_timings.items():
+    size = "small" if rows == SMALL_ROWS else "large"
+    ratios = round_ratios(auto, hand)
+    lines.append(f"| {device_type.upper()} | {rows:,} | "
+                 f"{format_seconds(hand.seconds)} | {format_seconds(auto.seconds)} | "
+                 f"{speed_ratio(auto, hand):.2f} | {min(ratios):.2f} to {max(ratios):.2f} |")
+    results.record(f"autograd_over_hand_{device_type}_{size}", speed_ratio(auto, hand),
+                   unit="ratio", description=f"tanh net gradient, autograd time / hand-written "
+                                             f"time ({device_type}, {rows} rows)")
+    if device_type == "cpu":
+        glue(f"autograd_over_hand_cpu_{size}_min", min(ratios), display=False)
+        glue(f"autograd_over_hand_cpu_{size}_max", max(ratios), display=False)
+glue("autograd_rows", run.autograd_rows, display=False)
+names = "; ".join(profiles.device_name(d) if d.type == "cpu" else
+                  f"{d.type.upper()}: {profiles.device_name(d)}" for d in tanh_devices)
+display(Markdown(f"One forward and backward pass of the tanh network in float64 ({names}; one "
+                 f"CPU thread): medians of {run.autograd_rounds} alternating rounds, and the "
+                 f"ratio autograd / by hand of the medians and of each round.\n\n"
+                 + "\n".join(lines)))
+
+# %% [markdown]
+# On the CPU, autograd took {glue:text}`autograd_over_hand_cpu_small:.1f` times as long as
+# the hand-written pass on the small batch (the rounds gave ratios from
+# {glue:text}`autograd_over_hand_cpu_small_min:.1f` to
+# {glue:text}`autograd_over_hand_cpu_small_max:.1f`) and
+# {glue:text}`autograd_over_hand_cpu_large:.2f` times as long on the large one (from
+# {glue:text}`autograd_over_hand_cpu_large_min:.2f` to
+# {glue:text}`autograd_over_hand_cpu_large_max:.2f`): the bookkeeping is a fixed cost per
+# operation, the same for 64 rows as for {glue:text}`autograd_rows:,`, so it dominates when
+# each operation has little to do and hides behind the arithmetic of a large batch. A run with
+# a CUDA GPU adds its two rows to the table.
+#
+# The fixed cost is not the only difference between the two passes. The derivative of tanh is
+# another: our formula for $\boldsymbol\Delta = \partial J/\partial \mathbf{Z}$,
+# `torch.outer(e, w2) * (1 - A**2)`, runs four elementwise operations (the outer product, the
+# square, the subtraction and the product), each a pass over an $N \times H$ array, while
+# autograd's backward of tanh is one fused kernel, `tanh_backward`, that computes
+# $\mathbf{G} \odot (1 - \mathbf{A} \odot \mathbf{A})$ in a single pass after the same outer
+# product. We time that one line both ways, on the CPU, at the large batch's size.
+
+# %%
+delta_generator = torch.Generator().manual_seed(run.seed)
+A_big = torch.tanh(torch.randn(run.autograd_rows, 20, generator=delta_generator,
+                               dtype=torch.float64))
+e_big = torch.randn(run.autograd_rows, generator=delta_generator, dtype=torch.float64)
+w2_big = torch.randn(20, generator=delta_generator, dtype=torch.float64)
+
+
+def delta_four_passes():
+    return torch.outer(e_big, w2_big) * (1 - A_big**2)  # outer, square, subtract, multiply
+
+
+def delta_fused():
+    return torch.ops.aten.tanh_backward(torch.outer(e_big, w2_big), A_big)  # outer, one pass
+
+
+assert normwise_error(delta_four_passes(), delta_fused()) < 1e-12  # the same formula
+time_four, time_fused = measure_alternately([delta_four_passes, delta_fused],
+                                            run.autograd_rounds)
+assert speed_ratio(time_four, time_fused) > 1.2  # fewer passes over memory are faster
+
+# %% tags=["hide-input"]
+fused_ratios = round_ratios(time_four, time_fused)
+results.record("delta_four_passes_over_fused_cpu", speed_ratio(time_four, time_fused),
+               unit="ratio", description=f"tanh net dJ/dZ, four-pass formula time / fused "
+                                         f"tanh_backward time (cpu, {run.autograd_rows} rows)")
+glue("time_delta_four", format_seconds(time_four.seconds), display=False)
+glue("time_delta_fused", format_seconds(time_fused.seconds), display=False)
+glue("delta_ratio_min", min(fused_ratios), display=False)
+glue("delta_ratio_max", max(fused_ratios), display=False)
+
+# %% [markdown]
+# Our line takes {glue:text}`delta_four_passes_over_fused_cpu:.1f` times as long as the fused
+# kernel ({glue:text}`time_delta_four` against {glue:text}`time_delta_fused`, medians; the
+# rounds gave ratios from {glue:text}`delta_ratio_min:.1f` to
+# {glue:text}`delta_ratio_max:.1f`). Fewer passes over memory are faster, as expected (a ratio
+# above 1.2 is asserted): here autograd's building blocks are better tuned than the formula
+# written the obvious way. How much of the large batch's timing this one line accounts for,
+# the experiment does not say. Speed, in the end, is not what autograd is for: both passes do
+# the same arithmetic, and autograd's value is that it never forgets a term of the chain
+# rule.
+#
 # ### Do the ReLUs cost much? (004 §5.2)
 #
 # The exam's roommate proposes to delete the ReLUs to save FLOPs. Our counts above already
@@ -2017,6 +2171,10 @@ glue("poly_eig_min", float(eig_min), display=False)
 # - FLOPs: 004's count $2nd + 3n + 2d + 3$ holds under its conventions ($2nd + 2n + 2d + 1$
 #   exactly). A backward pass costs one forward pass when the inputs of the big products are
 #   data (squared loss), and nearly two in an MLP, where activations need adjoints too.
+# - Autograd's bookkeeping is a fixed cost per operation. Against Chapter 1's hand-written
+#   backward pass of a tanh network it took {glue:text}`autograd_over_hand_cpu_small:.1f` times
+#   as long on 64 rows and {glue:text}`autograd_over_hand_cpu_large:.2f` times as long on
+#   {glue:text}`autograd_rows:,` rows (medians on the CPU).
 # - The checks have teeth: a missing transpose in one VJP was caught, but only in the
 #   parameters upstream of it, and it would have been invisible with symmetric test matrices.
 # - A Jacobian of $f: \mathbb R^D \to \mathbb R^P$ costs, by 003's model, $1 + D$ forward

@@ -23,10 +23,10 @@
 # summary of the past $x_1, \dots, x_t$ from which to predict the next token. A recurrent
 # network keeps that summary in a hidden state that it updates once per token; self-attention
 # lets each position look back at *all* earlier states and pick what it needs. This chapter
-# builds both from `nn.Linear` and `nn.Embedding`, checks each piece against a hand derivation
-# or a PyTorch reference, trains the model on children's stories, and asks the empirical
-# questions of the source: how width, batch size and the amount of data change the loss, and
-# what the sampling temperature does to the generated text.
+# builds both from `nn.Linear` and `nn.Embedding`, checks each piece against a second
+# computation or a PyTorch reference, trains the model on children's stories, and asks the
+# empirical questions of the source: how width, batch size and the amount of data change the
+# loss, and what the sampling temperature does to the generated text.
 #
 # **Learning goals.** After this chapter you can
 #
@@ -34,16 +34,18 @@
 #    loss *per character* makes models with different tokenizers comparable;
 # 2. write an RNN cell, an RNN with `step` and `forward`, and causal scaled dot-product
 #    attention, and check that the step-by-step and the all-at-once computations agree;
-# 3. derive backpropagation through time for a small RNN and check it against autograd;
+# 3. apply backpropagation through time, derived in Chapter 1, to the model's tanh cell, and
+#    say why its gradients can vanish or explode;
 # 4. set up next-token training with shifted targets, and compare a model with the unigram
 #    baseline in bits per character;
 # 5. read loss curves against the number of sequences seen, for several widths, batch sizes
 #    and training lengths, and say what each one buys and costs;
 # 6. generate text greedily and with a temperature, and explain what the temperature changes.
 #
-# The source is CMU 10-301/601, homework 7 (cited as **002**): section 3 (the unrolled RNN and
-# backpropagation through time), section 5 (the empirical questions, with reference numbers)
-# and section 7 (the model, its training and text generation). The data set is TinyStories
+# The source is CMU 10-301/601, homework 7 (cited as **002**): section 5 (the empirical
+# questions, with reference numbers) and section 7 (the model, its training and text
+# generation); its section 3, backpropagation through time in an unrolled RNN, is worked in
+# Chapter 1. The data set is TinyStories
 # {cite}`eldan2023tinystories`; recurrent networks go back to {cite}`rumelhart1986learning`,
 # attention to {cite}`bahdanau2015neural` and its scaled dot-product form to
 # {cite}`vaswani2017attention`; BPE for subwords is from {cite}`sennrich2016neural`.
@@ -380,159 +382,6 @@ print(f"{len(train_seqs):,} training and {len(val_seqs):,} validation sequences 
 # That gives {glue:text}`n_train_seqs:,` training and {glue:text}`n_val_seqs:,` validation
 # sequences of {glue:text}`seq_len` tokens.
 #
-# ## Backpropagation through time, by hand
-#
-# Chapter 1 derived backpropagation through time (BPTT) by hand for the small *linear* RNN of
-# 002 section 3. Our language model uses tanh, so we redo the recursion with an activation
-# $\psi$ and check it on the cell the model will use. With inputs
-# $\mathbf{x}_t \in \mathbb{R}^3$, hidden states $\mathbf{h}_t \in \mathbb{R}^4$ and two output
-# classes, for $t = 1, 2, 3$ and $\mathbf{h}_0 = \mathbf{0}$:
-#
-# $$
-# \mathbf{z}_t = \mathbf{W}_{hh}\mathbf{h}_{t-1} + \mathbf{W}_{hx}\mathbf{x}_t, \quad
-# \mathbf{h}_t = \psi(\mathbf{z}_t), \quad
-# \mathbf{o}_t = \mathbf{W}_{hy}\mathbf{h}_t, \quad
-# \hat{\mathbf{y}}_t = \operatorname{softmax}(\mathbf{o}_t), \quad
-# J = \sum_{t=1}^{3} J_t, \quad J_t = -\mathbf{y}_t^\top \log \hat{\mathbf{y}}_t .
-# $$ (eq-small-rnn)
-#
-# Unrolled, this is a feed-forward graph in which the *same* matrices appear at every time step,
-# so backpropagation on it adds up one contribution per step. Going backwards:
-#
-# - $\partial J / \partial J_t = 1$, and the softmax-cross-entropy gradient is
-#   $\mathbf{g}_{\mathbf{o}_t} = \hat{\mathbf{y}}_t - \mathbf{y}_t$, as in Chapter 1.
-# - $\mathbf{h}_t$ affects $J$ through $\mathbf{o}_t$ and through $\mathbf{z}_{t+1}$:
-#   $\mathbf{g}_{\mathbf{h}_t} = \mathbf{W}_{hy}^\top \mathbf{g}_{\mathbf{o}_t} +
-#   \mathbf{W}_{hh}^\top \mathbf{g}_{\mathbf{z}_{t+1}}$, with $\mathbf{g}_{\mathbf{z}_4} = 0$.
-# - Through the activation, $\mathbf{g}_{\mathbf{z}_t} = \psi'(\mathbf{z}_t) \odot
-#   \mathbf{g}_{\mathbf{h}_t}$.
-# - Each use of a shared weight adds an outer product:
-#
-# $$
-# \frac{\partial J}{\partial \mathbf{W}_{hh}} = \sum_{t=1}^{3} \mathbf{g}_{\mathbf{z}_t}
-# \mathbf{h}_{t-1}^\top, \qquad
-# \frac{\partial J}{\partial \mathbf{W}_{hx}} = \sum_{t=1}^{3} \mathbf{g}_{\mathbf{z}_t}
-# \mathbf{x}_t^\top, \qquad
-# \frac{\partial J}{\partial \mathbf{W}_{hy}} = \sum_{t=1}^{3} \mathbf{g}_{\mathbf{o}_t}
-# \mathbf{h}_t^\top .
-# $$ (eq-bptt)
-#
-# For the identity activation of the source, $\psi' = 1$ and the recursion unrolls into the
-# closed form of 002 3(b)iii,
-# $\mathbf{g}_{\mathbf{h}_i} = \sum_{t \ge i} (\mathbf{W}_{hh}^\top)^{t-i}\mathbf{W}_{hy}^\top
-# \mathbf{g}_{\mathbf{o}_t}$: the gradient reaching step $i$ from step $t$ has passed through
-# $t - i$ copies of $\mathbf{W}_{hh}^\top$, which is why it vanishes or explodes with the
-# distance when the spectral radius of $\mathbf{W}_{hh}$ is below or above one
-# {cite}`hochreiter1997long`.
-#
-# ```{note}
-# 002 3(b)iv writes $\partial J/\partial \mathbf{W}_{hh} = \sum_i \mathbf{g}_{\mathbf{h}_i}
-# \mathbf{h}_{i-1}^\top$. That is right for the identity activation of the question, where
-# $\mathbf{g}_{\mathbf{z}_i} = \mathbf{g}_{\mathbf{h}_i}$; for tanh or ReLU (the activations of
-# the language model in section 7) the factor $\psi'(\mathbf{z}_i)$ must be applied first, as in
-# {eq}`eq-bptt`. We check both, against autograd, in float64.
-# ```
-#
-# The cell we check is the `RNNCell` of the language model below; we define it here.
-
-# %%
-ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda z: z}
-
-
-class RNNCell(nn.Module):
-    """One recurrent step: h_t = phi(W_i2h i_t + b + W_h2h h_{t-1})."""
-
-    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh"):
-        super().__init__()
-        self.i2h = nn.Linear(input_size, hidden_size)
-        self.h2h = nn.Linear(hidden_size, hidden_size, bias=False)  # one bias is enough
-        self.activation = ACTIVATIONS[activation]
-
-    def forward(self, i_t: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.i2h(i_t) + self.h2h(h_prev))
-
-
-def bptt_by_hand(W_hx, W_hh, W_hy, xs, ys, activation):
-    """Gradients of J in eq-small-rnn by the backward recursion eq-bptt (no bias)."""
-    hs, zs, y_hats = [torch.zeros(W_hh.shape[0], dtype=W_hh.dtype)], [], []
-    for x in xs:
-        zs.append(W_hh @ hs[-1] + W_hx @ x)
-        hs.append(ACTIVATIONS[activation](zs[-1]))
-        y_hats.append(torch.softmax(W_hy @ hs[-1], 0))
-    d_psi = {
-        "tanh": lambda z: 1 - torch.tanh(z) ** 2,
-        "identity": torch.ones_like,
-        "relu": lambda z: (z > 0).to(z.dtype),
-    }[activation]
-    g_W_hx, g_W_hh, g_W_hy = (torch.zeros_like(W) for W in (W_hx, W_hh, W_hy))
-    g_z_next, g_hs = torch.zeros(W_hh.shape[0], dtype=W_hh.dtype), {}
-    for t in reversed(range(len(xs))):
-        g_o = y_hats[t] - ys[t]
-        g_h = W_hy.T @ g_o + W_hh.T @ g_z_next
-        g_z = d_psi(zs[t]) * g_h
-        g_W_hh += torch.outer(g_z, hs[t])  # hs[t] is h_{t-1}: hs[0] = h_0
-        g_W_hx += torch.outer(g_z, xs[t])
-        g_W_hy += torch.outer(g_o, hs[t + 1])
-        g_hs[t], g_z_next = g_h, g_z
-    return {"W_hx": g_W_hx, "W_hh": g_W_hh, "W_hy": g_W_hy}, g_hs, y_hats
-
-
-bptt_errors = {}
-for activation in ("identity", "tanh"):
-    torch.manual_seed(run.seed)
-    cell = RNNCell(3, 4, activation).double()
-    with torch.no_grad():
-        cell.i2h.bias.zero_()  # the source's model has no intercept
-    W_hy = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
-    xs = torch.randn(3, 3, dtype=torch.float64)
-    ys = F.one_hot(torch.tensor([0, 1, 1]), 2).double()
-    h, J = torch.zeros(4, dtype=torch.float64), 0
-    for x, y in zip(xs, ys, strict=True):
-        h = cell(x, h)
-        J = J - (y * torch.log_softmax(W_hy @ h, 0)).sum()
-    J.backward()
-    autograd = {"W_hx": cell.i2h.weight.grad, "W_hh": cell.h2h.weight.grad, "W_hy": W_hy.grad}
-    by_hand, g_hs, y_hats = bptt_by_hand(
-        cell.i2h.weight.detach(), cell.h2h.weight.detach(), W_hy.detach(), xs, ys, activation
-    )
-    for name in autograd:
-        bptt_errors[activation, name] = (
-            (autograd[name] - by_hand[name]).norm() / autograd[name].norm()
-        ).item()
-    if activation == "identity":  # the closed form of 002 3(b)iii
-        W_hh_T, W_hy_T = cell.h2h.weight.detach().T, W_hy.detach().T
-        for i in range(3):
-            closed = sum(
-                torch.linalg.matrix_power(W_hh_T, t - i) @ W_hy_T @ (y_hats[t] - ys[t])
-                for t in range(i, 3)
-            )
-            assert torch.allclose(closed, g_hs[i], rtol=1e-12, atol=1e-14)
-
-display(
-    Markdown(
-        "| activation | "
-        + " | ".join(f"$\\mathbf{{W}}_{{{n[2:]}}}$" for n in autograd)
-        + " |\n|---|---|---|---|\n"
-        + "\n".join(
-            f"| {a} | " + " | ".join(f"{bptt_errors[a, n]:.1e}" for n in autograd) + " |"
-            for a in ("identity", "tanh")
-        )
-    )
-)
-bptt_max_error = max(bptt_errors.values())
-assert bptt_max_error < 1e-12  # float64: only rounding separates the two computations
-results.record(
-    "bptt_max_rel_error",
-    bptt_max_error,
-    description="hand BPTT vs autograd, largest relative error (float64)",
-)
-
-# %% [markdown]
-# The table gives the relative error between the hand recursion and autograd for each weight
-# matrix; the largest is {glue:text}`bptt_max_rel_error:.1e`, rounding in float64 (the assert
-# allows $10^{-12}$). The closed form of 002 agrees with the recursion for the identity
-# activation.
-#
 # ## The model
 #
 # The language model of 002 section 7 has four parts (the source's figure 7; the equations
@@ -570,18 +419,35 @@ results.record(
 # "Section 5.5" for the model, which is section 7.5.
 # ```
 #
-# Each module has a `step` for one time step (what generation needs, one token at a time) and
-# a `forward` for a whole sequence (what training needs). The two must agree, and we check
-# that they do. In `RNN.forward` only the product with $\mathbf{W}_{h2h}$ is sequential: the
-# input projections of all $T$ steps are one matrix product. The source's `RNN.step` receives
-# all earlier hidden states; only the last one is needed, so ours receives $\mathbf{h}_{t-1}$.
-# In `SelfAttention.forward` all $T$ positions are computed at once: the $T \times T$ score
-# matrix with the entries above the diagonal (the future) set to $-\infty$ before the softmax,
-# so that they get weight zero. The source recommends a loop over `step` here; the masked
-# version is what makes training fast, as we measure below.
+# `RNNCell` is the cell of item 2, with $\phi$ chosen by name from `ACTIVATIONS`, and `RNN` adds
+# the output projection. Each module has a `step` for one time step (what generation needs, one
+# token at a time) and a `forward` for a whole sequence (what training needs). The two must
+# agree, and we check that they do. In `RNN.forward` only the product with $\mathbf{W}_{h2h}$ is
+# sequential: the input projections of all $T$ steps are one matrix product. The source's
+# `RNN.step` receives all earlier hidden states; only the last one is needed, so ours receives
+# $\mathbf{h}_{t-1}$. In `SelfAttention.forward` all $T$ positions are computed at once: the
+# $T \times T$ score matrix with the entries above the diagonal (the future) set to $-\infty$
+# before the softmax, so that they get weight zero. The source recommends a loop over `step`
+# here; the masked version is what makes training fast, as we measure below.
 
 
 # %%
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda z: z}
+
+
+class RNNCell(nn.Module):
+    """One recurrent step: h_t = phi(W_i2h i_t + b + W_h2h h_{t-1})."""
+
+    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh"):
+        super().__init__()
+        self.i2h = nn.Linear(input_size, hidden_size)
+        self.h2h = nn.Linear(hidden_size, hidden_size, bias=False)  # one bias is enough
+        self.activation = ACTIVATIONS[activation]
+
+    def forward(self, i_t: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.i2h(i_t) + self.h2h(h_prev))
+
+
 class RNN(nn.Module):
     """The recurrent backbone: the cell, then a hidden-to-output projection."""
 
@@ -681,6 +547,37 @@ def n_parameters(model: nn.Module) -> int:
 
 
 # %% [markdown]
+# ### Gradients through time
+#
+# Training differentiates the loss through the loop of `RNN.recur`. Unrolled over the $T$
+# positions of a sequence, the loop is a feed-forward graph with one copy of the cell per
+# step, all sharing $\mathbf{W}_{i2h}$ and $\mathbf{W}_{h2h}$, and backpropagation on that
+# graph is backpropagation through time (BPTT). Chapter 1 derives it in
+# {doc}`Backpropagation through time </book/notebooks/01_backprop/05_bptt>` for a small RNN
+# whose $\mathbf{W}_{hx}$, $\mathbf{W}_{hh}$ and activation $\psi$ are our
+# $\mathbf{W}_{i2h}$, $\mathbf{W}_{h2h}$ and $\phi$, and its results carry over to this
+# model's tanh cell. The gradient of a state follows the recursion {eq}`bp-rnn-recursion`, one
+# term from the state's own output and one from the next step, and passes through the
+# activation as $\mathbf{g}_{\mathbf{z}_t} = (1 - \mathbf{h}_t \odot \mathbf{h}_t) \odot
+# \mathbf{g}_{\mathbf{h}_t}$ (the factor $\psi'$ that 002 3(b)iv leaves out, as the note in
+# that section explains). Each shared weight collects one outer product per step, as in
+# {eq}`bp-rnn-dW`, and the bias of `i2h` collects the sum of the $\mathbf{g}_{\mathbf{z}_t}$. One
+# thing is new: the output $\hat{\mathbf{y}}_t$ reaches the loss through attention, so the
+# gradient arriving there collects terms from the predictions at position $t$ and every later
+# one. We do not write this backward pass out: autograd records the loop on its tape
+# (Chapter 2) and runs the recursion for us.
+#
+# The matrix powers of {eq}`bp-rnn-powers` carry over too. The gradient that reaches
+# $\mathbf{h}_i$ from step $t$ along the recurrence has been multiplied by $t - i$ factors
+# $\operatorname{diag}(1 - \mathbf{h}_s \odot \mathbf{h}_s)\,\mathbf{W}_{h2h}^\top$. The tanh
+# factors lie in $(0, 1]$ and can only shrink it, so its norm is at most
+# $\|\mathbf{W}_{h2h}\|^{t-i}$ times the norm it started with: with a contracting
+# $\mathbf{W}_{h2h}$ the gradients from distant steps vanish geometrically, and with a large
+# one they can explode wherever the units are not saturated, as Chapter 1's experiment shows.
+# Training below clips the gradient's norm against the second. Attention shortens the paths
+# instead: the loss at step $t$ reaches every earlier output $\hat{\mathbf{y}}_n$, and through
+# it $\mathbf{h}_n$, in one step, with no power of $\mathbf{W}_{h2h}^\top$ on the way.
+#
 # ### Checks: step against forward, attention against PyTorch
 #
 # Three computations of the attention output must agree at every position $t$: our masked
@@ -896,8 +793,9 @@ results.record(
 # after every tenth of it. We do the same, with Adam {cite}`kingma2015adam` at a constant
 # learning rate (the source does not give its optimizer settings; ours are in the scale table)
 # and the gradient norm clipped at 1, a standard guard against the exploding gradients that
-# the BPTT product of $\mathbf{W}_{hh}^\top$ factors can produce. The sequences are drawn in
-# a random order, a fresh permutation for every pass over the training set.
+# the products of $\mathbf{W}_{h2h}^\top$ factors in BPTT can produce ({eq}`bp-rnn-powers`).
+# The sequences are drawn in a random order, a fresh permutation for every pass over the
+# training set.
 #
 # At every validation point we compute the loss per token on two fixed subsets of
 # {glue:text}`eval_sequences` sequences each, one from the training set and one from the
@@ -1992,10 +1890,11 @@ if run.profile != "smoke":
 #
 # ## Summary
 #
-# - Backpropagation through time is backpropagation on the unrolled graph: shared weights add
-#   one outer product per step {eq}`eq-bptt`, and the gradient to step $i$ from step $t$ passes
-#   through $t - i$ factors $\mathbf{W}_{hh}^\top$ (times $\psi'$), which is why it can vanish
-#   or explode. Our hand recursion matched autograd to {glue:text}`bptt_max_rel_error:.0e`.
+# - Backpropagation through time, derived in Chapter 1, is backpropagation on the unrolled
+#   loop, and here autograd runs it. The gradient to step $i$ from step $t$ passes through
+#   $t - i$ factors $\operatorname{diag}(1 - \mathbf{h}_s \odot \mathbf{h}_s)\,
+#   \mathbf{W}_{h2h}^\top$, which is why it can vanish or explode; training clips its norm, and
+#   attention gives the loss a direct path to every earlier output.
 # - The model embeds tokens, runs an RNN, attends over its outputs with causal scaled
 #   dot-product attention {eq}`eq-attention` and maps the result to logits. Its `step` and
 #   `forward` paths, and PyTorch's fused attention, agree to rounding.
@@ -2010,8 +1909,8 @@ if run.profile != "smoke":
 # ## What to try
 #
 # 1. **ReLU.** Train the base model with `activation="relu"`. Does it train faster or
-#    slower, and does it need the gradient clipping more? Check BPTT by hand with
-#    $\psi'(z) = \mathbb{1}[z > 0]$ (the `bptt_by_hand` function already supports it).
+#    slower, and does it need the gradient clipping more? Write Chapter 1's BPTT recursion with
+#    $\psi'(z) = \mathbb{1}[z > 0]$ and check it against autograd on `RNNCell(3, 4, "relu")`.
 # 2. **A key-value cache.** `SelfAttention.step` recomputes the keys and values of all earlier
 #    outputs at every generated token. Keep them in a cache instead and measure how the time per
 #    generated token grows with the length before and after.
