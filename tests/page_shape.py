@@ -28,7 +28,12 @@ session (one launch for the whole book), waits for MathJax and the web fonts as
   when one of its cells ends to the right of the viewport or of a scrolling ancestor's
   visible box, i.e. the reader must scroll sideways to see it;
 - ``wide_inline``: inline code and links outside tables and code blocks that reach past
-  the article's content box (a long URL or identifier that did not wrap).
+  the article's content box (a long URL or identifier that did not wrap);
+- ``wide_code``: the visible code-cell inputs (``div.cell_input pre`` that
+  ``checkVisibility()`` counts, as for ``code_share``) whose ``scrollWidth`` exceeds their
+  ``clientWidth``: a line longer than the box (748 px, about 88 characters, on the built
+  pages), which the reader must scroll sideways to read. Each comes with its excess in
+  pixels and the start of its first line that ends past the box.
 
 Command line (builds nothing; serves the given HTML folder and measures every page in
 ``_toc.yml``, the book root found upwards from the current folder or given with --root)::
@@ -74,6 +79,53 @@ _MEASURE_SHAPE = """
   let code = 0;
   for (const input of article.querySelectorAll('div.cell_input')) {
     if (input.checkVisibility()) code += input.getBoundingClientRect().height;
+  }
+
+  // The lines of a <pre> as ranges over its text nodes (highlighting splits them into spans).
+  const preLines = (pre) => {
+    const lines = [];
+    let line = null;
+    const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (let from = 0; ;) {
+        const newline = node.data.indexOf('\\n', from);
+        const to = newline < 0 ? node.data.length : newline;
+        if (!line) line = {text: '', startNode: node, startOffset: from};
+        line.text += node.data.slice(from, to);
+        line.endNode = node;
+        line.endOffset = to;
+        if (newline < 0) break;
+        lines.push(line);
+        line = null;
+        from = newline + 1;
+      }
+    }
+    if (line) lines.push(line);
+    return lines;
+  };
+  // Visible code inputs wider than their box (same visibility rule as the height above),
+  // each with its first line that ends past the content box (else its longest line).
+  const wideCode = [];
+  let shownCode = 0;
+  for (const pre of article.querySelectorAll('div.cell_input pre')) {
+    if (!pre.checkVisibility()) continue;
+    shownCode += 1;
+    if (pre.scrollWidth <= pre.clientWidth) continue;
+    const limit = pre.getBoundingClientRect().left + pre.clientLeft + pre.clientWidth
+      - parseFloat(getComputedStyle(pre).paddingRight);
+    const lines = preLines(pre);
+    const range = document.createRange();
+    const first = lines.find((line) => {
+      range.setStart(line.startNode, line.startOffset);
+      range.setEnd(line.endNode, line.endOffset);
+      return Array.from(range.getClientRects()).some((rect) => rect.right > limit + 0.5);
+    }) || lines.reduce((a, b) => (b.text.length > a.text.length ? b : a), {text: ''});
+    wideCode.push({
+      number: shownCode,
+      excess: pre.scrollWidth - pre.clientWidth,
+      chars: first.text.length,
+      line: short(first.text, 60),
+    });
   }
 
   const weight = (el) => parseFloat(getComputedStyle(el).fontWeight) || 400;
@@ -144,7 +196,7 @@ _MEASURE_SHAPE = """
     .map((el) => short(el.textContent, 60));
 
   return {height: height, code: code, pasted: pasted, images: images, tables: tables,
-          wide: wide};
+          wide: wide, wideCode: wideCode};
 }
 """
 
@@ -181,6 +233,10 @@ class PageShape:
     hidden_last_columns: list[str] = field(default_factory=list)
     #: inline code and links outside tables that reach past the column (not wrapped)
     wide_inline: list[str] = field(default_factory=list)
+    #: one line per visible code-cell input wider than its box (read by scrolling
+    #: sideways): its number among the visible inputs, the excess in pixels and the start
+    #: of its first line past the box
+    wide_code: list[str] = field(default_factory=list)
     mathjax_loaded: bool = False
 
     @property
@@ -225,6 +281,11 @@ def _shape(page: str, url: str, viewport: tuple[int, int], raw: dict, mathjax: b
                 f"table {number}: column '{table['column']}' ends at {table['lastRight']:.0f} px,"
                 f" the view of it at {table['clip']:.0f} px")
     shape.wide_inline = list(raw["wide"])
+    shape.wide_code = [
+        f"visible code cell {block['number']} is {block['excess']} px wider than its box,"
+        f" first at a line of {block['chars']} chars: {block['line']!r}"
+        for block in raw["wideCode"]
+    ]
     return shape
 
 
@@ -267,7 +328,7 @@ def measure_pages(
 
 _COLUMNS = ("page", "screens", "code %", "longest pasted", "bold pasted",
             "uncaptioned images", "smallest fig scale", "tables overflowing", "last col cut",
-            "wide code/links")
+            "wide code/links", "code cells too wide")
 
 
 def _row(shape: PageShape, label: str = "") -> list[str]:
@@ -283,6 +344,7 @@ def _row(shape: PageShape, label: str = "") -> list[str]:
         f"{len(shape.overflowing_tables)} of {shape.tables}",
         str(len(shape.hidden_last_columns)),
         str(len(shape.wide_inline)),
+        str(len(shape.wide_code)),
     ]
 
 
@@ -309,7 +371,7 @@ def format_table(shapes: Sequence[PageShape], labels: dict[str, str] | None = No
 
 def format_details(shapes: Sequence[PageShape]) -> str:
     """What lies behind the table's numbers: the longest pasted value, uncaptioned images,
-    the smallest-scaled image, the tables that do not fit."""
+    the smallest-scaled image, the tables and the code cells that do not fit."""
     lines: list[str] = []
     for s in shapes:
         notes = []
@@ -322,6 +384,7 @@ def format_details(shapes: Sequence[PageShape]) -> str:
             notes.append(f"smallest scale {s.smallest_scale:.2f}: {s.smallest_scale_image}")
         notes += s.overflowing_tables + s.hidden_last_columns
         notes += [f"past the column: {text!r}" for text in s.wide_inline]
+        notes += s.wide_code
         if notes:
             lines.append(s.page)
             lines += [f"    {note}" for note in notes]

@@ -343,6 +343,9 @@ MAX_SCREENS = 20
 MAX_CODE_SHARE = 0.45
 MAX_MEDIAN_CODE_SHARE = 0.30
 MAX_PASTED_CHARS = 100
+#: The longest code line a section page shows without a sideways scroll: its code box is
+#: 748 px wide at 1400x900, for monospace text at about 8.43 px a character.
+MAX_CODE_LINE_CHARS = 88
 #: A figure saved at 100 dpi shows matplotlib's 10-point labels at 14 px; shrunk below 0.65
 #: of its size to fit the column they fall under 9 px (helpers.plots keeps figures narrower).
 MIN_FIGURE_SCALE = 0.65
@@ -425,6 +428,11 @@ def test_section_pages_have_the_lecture_shape(shapes: dict[str, PageShape]) -> N
         if shape.code_share > MAX_CODE_SHARE:
             problems.append(f"{shape.page}: visible code is {100 * shape.code_share:.0f}% of the "
                             f"page (at most {100 * MAX_CODE_SHARE:.0f}%: tag plumbing hide-input)")
+        if shape.wide_code:
+            problems.append(f"{shape.page}: {len(shape.wide_code)} visible code cell(s) wider "
+                            f"than their box, read only by scrolling sideways (keep visible "
+                            f"code lines within {MAX_CODE_LINE_CHARS} characters); "
+                            f"{shape.wide_code[0]}")
         if shape.uncaptioned:
             problems.append(f"{shape.page}: {len(shape.uncaptioned)} of {shape.images} image(s) "
                             f"not in a numbered, captioned figure: {shape.uncaptioned[:3]}")
@@ -482,10 +490,13 @@ def test_lecture_css_loads_after_the_extensions_css(html: Path) -> None:
 # A hand-made page with one of each thing the measurement must tell apart, in the markup
 # myst-nb and Sphinx write, with their rules that matter here (myst-nb's bold pasted text,
 # Sphinx's nowrap inline code, the theme's scrolling table wrapper). Its body is 2700 px
-# high, 3 screens, of which one visible code input is 450 px; the article is 700 px wide.
+# high, 3 screens, of which two visible code inputs are 450 px (300 px whose line fits the
+# box, 150 px with a line too wide for it); the article is 700 px wide.
 _PLOT = ('<svg xmlns="http://www.w3.org/2000/svg" width="600" height="200" '
          'viewBox="0 0 600 200"><rect width="600" height="200" fill="#8ac"/></svg>')
 _LONG = "https://colab.research.google.com/github/executable-dl/lecture-notes/blob/main/" * 2
+#: a code line of 159 characters, far wider than the 700 px box
+_WIDE_CODE = "too_wide = [" + ", ".join(f"{i:02d}" for i in range(37)) + "]"
 _HAND_MADE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>toy</title>
 <style>
@@ -493,6 +504,7 @@ _HAND_MADE = """<!DOCTYPE html>
   article.bd-article {{ display: flow-root; width: 700px; height: 2700px;
                        padding: 0 20px; }}
   pre {{ margin: 0; }}
+  div.cell_input pre {{ overflow-x: auto; }}
   span.pasted-text {{ font-weight: bold; }}
   span.pre {{ white-space: nowrap; }}
   .pst-scrollable-table-container {{ overflow-x: auto; }}
@@ -503,12 +515,16 @@ _HAND_MADE = """<!DOCTYPE html>
 <span class="pasted-text">0.5</span></strong> and <span class="pasted-text">{phrase}</span>.</p>
 <div class="cell tag_hide-input"><details class="admonition hide above-input">
 <summary>Show code cell source</summary>
-<div class="cell_input"><pre style="height: 300px">hidden_plumbing()</pre></div></details>
+<div class="cell_input"><pre style="height: 300px">hidden_plumbing()
+{wide}</pre></div></details>
 <div class="cell_output"><figure><img src="plot.svg" style="width: 300px" alt="a plot">
 <figcaption><p><span class="caption-number">Fig. 1.1 </span>
 <span class="caption-text">A plot.</span></p></figcaption></figure></div></div>
-<div class="cell"><div class="cell_input"><pre style="height: 450px">the_lesson()</pre></div>
+<div class="cell"><div class="cell_input"><pre style="height: 300px">the_lesson()
+print(the_lesson())</pre></div>
 <div class="cell_output"><img src="plot.svg" alt="an uncaptioned plot"></div></div>
+<div class="cell"><div class="cell_input"><pre style="height: 150px">import lesson
+<span class="n">{wide}</span></pre></div></div>
 <figure><img src="plot.svg" alt="an unnumbered figure"><figcaption><p>No number.</p>
 </figcaption></figure>
 <p>Open <code class="docutils literal notranslate"><span class="pre">{long}</span></code>.</p>
@@ -527,15 +543,21 @@ def test_page_shape_measures_a_hand_made_page(tmp_path: Path) -> None:
     shutil.copy(ROOT / "book" / "static" / "lecture.css", tmp_path)
     for name, css in (("plain", ""), ("styled", '<link rel="stylesheet" href="lecture.css">')):
         (tmp_path / f"{name}.html").write_text(
-            _HAND_MADE.format(css=css, phrase="word " * 30, long=_LONG), encoding="utf8")
+            _HAND_MADE.format(css=css, phrase="word " * 30, long=_LONG, wide=_WIDE_CODE),
+            encoding="utf8")
     with serve(tmp_path) as base_url:
         plain, styled = measure_pages(base_url, ["plain", "styled"])
     print("\n" + format_table([plain, styled]) + "\n" + format_details([plain, styled]))
 
     for shape in (plain, styled):
         assert shape.height_px == 2700 and shape.screens == pytest.approx(3.0)
-        # the hidden input (300 px, in a closed <details>) counts 0; the visible one 450 px
+        # the hidden input (300 px, in a closed <details>) counts 0; the visible ones 450 px
         assert shape.code_px == pytest.approx(450, abs=0.5)
+        # of the two visible inputs, the one with a line too wide for its box (the hidden
+        # input's equally wide line is not shown and does not count)
+        assert len(shape.wide_code) == 1, shape.wide_code
+        assert shape.wide_code[0].startswith("visible code cell 2 is ")
+        assert f"a line of {len(_WIDE_CODE)} chars: 'too_wide = [00, 01," in shape.wide_code[0]
         assert shape.code_share == pytest.approx(450 / 2700, abs=1e-3)
         assert shape.pasted[:2] == ["0.25", "0.5"] and shape.longest_pasted == 150
         assert shape.images == 3

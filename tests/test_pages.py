@@ -58,11 +58,11 @@ def test_number_formats() -> None:
     assert pages.format_number(0.123456) == "0.1235"
     assert pages.format_number(2.5e-5) == "2.500e-05"
     assert pages.format_number(True) == "True"
-    assert pages.format_duration(754.2) == "12 min 34 s"
-    assert pages.format_duration(3.14) == "3.1 s"
-    assert pages.format_bytes(312_000_000) == "312 MB"
+    assert pages.format_duration(754.2) == "12\u00a0min\u00a034\u00a0s"  # never split
+    assert pages.format_duration(3.14) == "3.1\u00a0s"
+    assert pages.format_bytes(312_000_000) == "312\u00a0MB"
     assert pages.format_bytes(None) == "not recorded"
-    assert pages.short_device("CPU: AMD EPYC 7B13 (2 logical cores)") == "CPU, 2 cores"
+    assert pages.short_device("CPU: AMD EPYC 7B13 (2 logical cores)") == "CPU, 2\u00a0cores"
     assert pages.short_device("NVIDIA H100 80GB HBM3") == "NVIDIA H100 80GB HBM3"
 
 
@@ -93,6 +93,7 @@ def test_status_has_a_table_per_chapter_with_memory_and_plain_words(book: Path) 
     page = pages.status_page(book, results)
     assert "2 of 3 notebooks passed" in page
     assert "## 1. The toy chapter" in page and "## 2. 02_flat" in page
+    page = page.replace("\u00a0", " ")  # units are glued to their numbers; compare plainly
     assert ("| {doc}`1.1 First section <notebooks/01_toy/01_first>` | cpu | CPU, 2 cores | "
             "12 min 34 s | 312 MB | 2026-11-23, `0123456789` (modified) | "
             "{bdg-success}`passed` |") in page
@@ -114,10 +115,10 @@ def test_reproduction_has_four_columns_and_a_footnote_per_row(book: Path) -> Non
     page = pages.reproduction_page(book, results)
     assert "1 of the 2 rows with a verdict hold. 1 more is shown beside ours" in page
     assert "| Quantity | Reference | Ours | Verdict |" in page
-    assert ("| 2-layer CNN, in-domain test accuracy[^1-1] | 87.9 % | 86.91 % | "
+    assert ("| 2-layer CNN, in-domain test accuracy[^1-1] | 87.9\u00a0% | 86.91\u00a0% | "
             "{bdg-success}`holds` |") in page
-    assert "| 54.7 % | 40 % | {bdg-danger}`misses` |" in page
-    assert "| 2.29 nats/token | 3.45 nats/token | {bdg-secondary}`beside` |" in page
+    assert "| 54.7\u00a0% | 40\u00a0% | {bdg-danger}`misses` |" in page
+    assert "| 2.29\u00a0nats/token | 3.45\u00a0nats/token | {bdg-secondary}`beside` |" in page
     assert ("[^1-1]: Source: 001 P3.5. Accepted: ours within ± 3 % of the reference. From "
             "{doc}`1.2 Second section <notebooks/01_toy/02_second>` (cpu run).") in page
     assert "ours at least the reference − 10 %" in page and "Ours is a mean of 3 seeds." in page

@@ -120,7 +120,7 @@ def test_status_and_reproduction_pages_list_the_section(built_toy: Path) -> None
     status = (built_toy / "book" / "status.md").read_text("utf-8")
     assert "1 of 1 notebooks passed" in status and "## 1. A throwaway chapter" in status
     assert "1.1 A first section <notebooks/01_toy/01_first>" in status
-    assert re.search(r"\| \d+(\.\d+)? MB \|", status), "no peak memory in the status table"
+    assert re.search(r"\| \d+(\.\d+)?\u00a0MB \|", status), "no peak memory in the status table"
     reproduction = (built_toy / "book" / "reproduction.md").read_text("utf-8")
     assert "1 of the 1 rows with a verdict hold" in reproduction
     assert "toy source" in reproduction and "± 0.5" in reproduction

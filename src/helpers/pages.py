@@ -130,9 +130,13 @@ def format_number(value: Any) -> str:
     return f"{value:.4g}"
 
 
+NBSP = "\u00a0"  # keeps a number with its unit when a narrow table column wraps
+
+
 def format_duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
+    text = f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
+    return text.replace(" ", NBSP)
 
 
 def format_bytes(count: int | None) -> str:
@@ -140,14 +144,14 @@ def format_bytes(count: int | None) -> str:
         return "not recorded"
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if count >= scale:
-            return f"{count / scale:.3g} {unit}"
-    return f"{count} B"
+            return f"{count / scale:.3g}{NBSP}{unit}"
+    return f"{count}{NBSP}B"
 
 
 def short_device(device: str) -> str:
     """'CPU: AMD EPYC (2 logical cores)' -> 'CPU, 2 cores'; GPU names stay as they are."""
     match = re.match(r"CPU: .*\((\d+) logical cores\)$", device)
-    return f"CPU, {match.group(1)} cores" if match else device
+    return f"CPU, {match.group(1)}{NBSP}cores" if match else device
 
 
 def _on_cpu(provenance: dict[str, Any]) -> bool:
@@ -240,7 +244,7 @@ def reproduction_page(root: Path, results: dict[str, dict[str, Any]]) -> str:
         table = []
         for label, entry in rows:
             for c in entry["comparisons"]:
-                unit = f" {c['unit']}" if c.get("unit") else ""
+                unit = f"{NBSP}{c['unit']}" if c.get("unit") else ""
                 key = f"{chapter.number if chapter else 'x'}-{len(notes) + 1}"
                 notes.append(f"[^{key}]: " + _footnote(
                     c, _doc_link(label, entry), scale_name(entry["provenance"])))

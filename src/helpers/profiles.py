@@ -201,9 +201,11 @@ class Run:
 
     def _repr_markdown_(self) -> str:
         """The scale table, folded in a dropdown: readers open it when they want the sizes."""
+        from helpers.pages import short_device  # the Status page's short device names
+
         return (
             f":::{{dropdown}} Settings of this run: the {self.profile} profile, on "
-            f"{device_name(self.device)}\n"
+            f"{short_device(device_name(self.device))}\n"
             f"Seed {self.seed}. Each row is one setting at the three scales (profiles) the "
             f"notebook can run at; the column in bold is this run's (see the setup page).\n\n"
             + self.table() + "\n:::\n"
