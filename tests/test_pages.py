@@ -118,7 +118,7 @@ def test_reproduction_has_four_columns_and_a_footnote_per_row(book: Path) -> Non
     assert ("| 2-layer CNN, in-domain test accuracy[^1-1] | 87.9\u00a0% | 86.91\u00a0% | "
             "{bdg-success}`holds` |") in page
     assert "| 54.7\u00a0% | 40\u00a0% | {bdg-danger}`misses` |" in page
-    assert "| 2.29\u00a0nats/token | 3.45\u00a0nats/token | {bdg-secondary}`beside` |" in page
+    assert "| 2.29 nats/token | 3.45 nats/token | {bdg-secondary}`beside` |" in page
     assert ("[^1-1]: Source: 001 P3.5. Accepted: ours within ± 3 % of the reference. From "
             "{doc}`1.2 Second section <notebooks/01_toy/02_second>` (cpu run).") in page
     assert "ours at least the reference − 10 %" in page and "Ours is a mean of 3 seeds." in page

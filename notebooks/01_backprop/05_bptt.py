@@ -545,8 +545,9 @@ assert abs(radius - 1) < 1e-12, radius
 #    $\partial J/\partial\mathbf{h}_0$ does not.
 #
 #    :::{dropdown} Answer
-#    $\mathbf{h}_0$ enters the graph only through $\mathbf{z}_1 = \mathbf{W}_{hh}\mathbf{h}_0
-#    + \dots$, so its gradient is the transpose times $\mathbf{g}_{\mathbf{z}_1}$. The $t = 1$
+#    $\mathbf{h}_0$ enters the graph only through
+#    $\mathbf{z}_1 = \mathbf{W}_{hh}\mathbf{h}_0 + \dots$, so its gradient is the transpose
+#    times $\mathbf{g}_{\mathbf{z}_1}$. The $t = 1$
 #    term of {eq}`bp-rnn-dW` is $\mathbf{g}_{\mathbf{z}_1}\mathbf{h}_0^\top$, zero when
 #    $\mathbf{h}_0 = \mathbf{0}$; the gradient with respect to $\mathbf{h}_0$ depends on
 #    $\mathbf{W}_{hh}$, not on $\mathbf{h}_0$.

@@ -564,8 +564,9 @@ for name, value in {
 # {cite:p}`rahimi2007random` are one: draw $\boldsymbol\omega_m \sim \mathcal{N}(0, 2\gamma
 # I)$ and $b_m \sim \mathcal{U}(0, 2\pi)$, and set $\psi(\mathbf{x})_m = \sqrt{2/D_a}
 # \cos(\boldsymbol\omega_m^\top\mathbf{x} + b_m)$. Since
-# $\mathbb{E}[2\cos(\boldsymbol\omega^\top\mathbf{x} + b)\cos(\boldsymbol\omega^\top\mathbf{y}
-# + b)] = \mathbb{E}\cos(\boldsymbol\omega^\top(\mathbf{x} - \mathbf{y}))
+# $\mathbb{E}[2\cos(\boldsymbol\omega^\top\mathbf{x} + b)
+# \cos(\boldsymbol\omega^\top\mathbf{y} + b)]
+# = \mathbb{E}\cos(\boldsymbol\omega^\top(\mathbf{x} - \mathbf{y}))
 # = e^{-\gamma\|\mathbf{x} - \mathbf{y}\|^2}$ (the characteristic function of the Gaussian),
 # $\psi(\mathbf{x})^\top\psi(\mathbf{y})$ is an average of $D_a$ independent unbiased
 # estimates of $k(\mathbf{x}, \mathbf{y})$, and its error should fall like $D_a^{-1/2}$. We

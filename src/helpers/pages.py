@@ -244,7 +244,9 @@ def reproduction_page(root: Path, results: dict[str, dict[str, Any]]) -> str:
         table = []
         for label, entry in rows:
             for c in entry["comparisons"]:
-                unit = f"{NBSP}{c['unit']}" if c.get("unit") else ""
+                unit = c.get("unit", "")
+                # a short unit stays with its number; a long one may wrap below it on a phone
+                unit = f"{NBSP if len(unit) <= 3 else ' '}{unit}" if unit else ""
                 key = f"{chapter.number if chapter else 'x'}-{len(notes) + 1}"
                 notes.append(f"[^{key}]: " + _footnote(
                     c, _doc_link(label, entry), scale_name(entry["provenance"])))
