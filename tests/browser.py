@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 __all__ = [
     "BrowserMissing",
     "CHROMIUM_ARGS",
+    "chromium_context",
     "PageReport",
     "block_external",
     "find_chromium",
@@ -218,6 +219,21 @@ def launch_chromium(playwright):
     )
 
 
+@contextlib.contextmanager
+def chromium_context(viewport: tuple[int, int] = (1280, 900)) -> Iterator:
+    """A fresh headless-Chromium browser context with the given viewport (one browser
+    launch, service workers off); the browser is closed when the ``with`` block ends."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                      service_workers="block")
+        finally:
+            browser.close()
+
+
 def block_external(page, external: list[str]) -> None:
     """Let ``page`` fetch only from the local server; record (in ``external``) and abort
     every other request, so that a page depending on the network is reported rather than
@@ -261,52 +277,41 @@ def inspect_page(
     a page that depends on the network is reported rather than silently fixed up by it.
     With ``screenshot``, a full-page PNG is written there after MathJax has finished.
     """
-    from playwright.sync_api import sync_playwright
-
     report = PageReport(url=url)
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            context = browser.new_context(
-                viewport={"width": viewport[0], "height": viewport[1]},
-                service_workers="block",
-            )
-            page = context.new_page()
-            page.set_default_timeout(timeout_s * 1000)
-            block_external(page, report.external_requests)
-            page.on(
-                "console",
-                lambda msg: report.console_errors.append(msg.text) if msg.type == "error" else None,
-            )
-            page.on("pageerror", lambda exc: report.page_errors.append(str(exc)))
+    with chromium_context(viewport) as context:
+        page = context.new_page()
+        page.set_default_timeout(timeout_s * 1000)
+        block_external(page, report.external_requests)
+        page.on(
+            "console",
+            lambda msg: report.console_errors.append(msg.text) if msg.type == "error" else None,
+        )
+        page.on("pageerror", lambda exc: report.page_errors.append(str(exc)))
 
-            def on_finished(response) -> None:
-                if response.status >= 400 and _is_local(response.url):
-                    report.failed_requests.append(f"{response.status} {response.url}")
+        def on_finished(response) -> None:
+            if response.status >= 400 and _is_local(response.url):
+                report.failed_requests.append(f"{response.status} {response.url}")
 
-            def on_failed(request) -> None:
-                if _is_local(request.url):
-                    report.failed_requests.append(f"{request.failure} {request.url}")
+        def on_failed(request) -> None:
+            if _is_local(request.url):
+                report.failed_requests.append(f"{request.failure} {request.url}")
 
-            page.on("response", on_finished)
-            page.on("requestfailed", on_failed)
+        page.on("response", on_finished)
+        page.on("requestfailed", on_failed)
 
-            report.mathjax_loaded = open_page(page, url)
-            report.final_url = page.url
-            measured = page.evaluate(_MEASURE)
-            report.title = measured["title"]
-            report.math = measured["math"]
-            report.display_math = measured["display_math"]
-            report.math_errors = measured["math_errors"]
-            report.untypeset = measured["untypeset"]
-            report.images = len(measured["images"])
-            report.broken_images = [img["src"] for img in measured["images"] if not img["ok"]]
-            if screenshot is not None:
-                screenshot = Path(screenshot)
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
-                report.screenshot = screenshot
-            context.close()
-        finally:
-            browser.close()
+        report.mathjax_loaded = open_page(page, url)
+        report.final_url = page.url
+        measured = page.evaluate(_MEASURE)
+        report.title = measured["title"]
+        report.math = measured["math"]
+        report.display_math = measured["display_math"]
+        report.math_errors = measured["math_errors"]
+        report.untypeset = measured["untypeset"]
+        report.images = len(measured["images"])
+        report.broken_images = [img["src"] for img in measured["images"] if not img["ok"]]
+        if screenshot is not None:
+            screenshot = Path(screenshot)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=True)
+            report.screenshot = screenshot
     return report

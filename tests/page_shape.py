@@ -54,7 +54,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:  # run as a script: make the sibling module `browser` importable
     sys.path.insert(0, _TESTS_DIR)
 
-from browser import block_external, launch_chromium, open_page, serve  # noqa: E402
+from browser import block_external, chromium_context, open_page, serve  # noqa: E402
 
 __all__ = ["VIEWPORT", "PageShape", "format_details", "format_table", "main", "measure_pages"]
 
@@ -301,28 +301,17 @@ def measure_pages(
     ``pages`` are toc names without suffix (``book/intro``); ``base_url`` ends with ``/``
     (as ``browser.serve`` yields it). Requests leaving the local server are aborted.
     """
-    from playwright.sync_api import sync_playwright
-
     shapes: list[PageShape] = []
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            context = browser.new_context(
-                viewport={"width": viewport[0], "height": viewport[1]},
-                service_workers="block",
-            )
-            for page_name in pages:
-                url = f"{base_url}{page_name}.html"
-                page = context.new_page()
-                page.set_default_timeout(timeout_s * 1000)
-                block_external(page, [])
-                mathjax = open_page(page, url)
-                raw = page.evaluate(_MEASURE_SHAPE)
-                shapes.append(_shape(page_name, url, viewport, raw, mathjax))
-                page.close()
-            context.close()
-        finally:
-            browser.close()
+    with chromium_context(viewport) as context:
+        for page_name in pages:
+            url = f"{base_url}{page_name}.html"
+            page = context.new_page()
+            page.set_default_timeout(timeout_s * 1000)
+            block_external(page, [])
+            mathjax = open_page(page, url)
+            raw = page.evaluate(_MEASURE_SHAPE)
+            shapes.append(_shape(page_name, url, viewport, raw, mathjax))
+            page.close()
     return shapes
 
 

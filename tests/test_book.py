@@ -22,7 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from browser import PageReport, block_external, inspect_page, launch_chromium, serve
+from browser import PageReport, block_external, chromium_context, inspect_page, serve
 from conftest import REPO_ROOT as ROOT
 from conftest import require_chromium
 from page_shape import PageShape, format_details, format_table, measure_pages
@@ -484,21 +484,15 @@ def test_reproduction_tables_fit_a_phone(site: str) -> None:
     """At 390 px every Reproduction table keeps its four columns on screen (lecture.css
     tightens tables on narrow screens; a long unit may wrap below its number)."""
     require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_context(viewport=PHONE).new_page()
-            block_external(page, external := [])
-            page.goto(site + "book/reproduction.html", wait_until="load")
-            widths = page.evaluate("""() => Array.from(document.querySelectorAll(
-                '.bd-article table')).map((table) => {
-                  const box = table.closest('.pst-scrollable-table-container')
-                    || table.parentElement;
-                  return [table.scrollWidth, box.clientWidth]; })""")
-        finally:
-            browser.close()
+    with chromium_context((PHONE["width"], PHONE["height"])) as context:
+        page = context.new_page()
+        block_external(page, external := [])
+        page.goto(site + "book/reproduction.html", wait_until="load")
+        widths = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.bd-article table')).map((table) => {
+              const box = table.closest('.pst-scrollable-table-container')
+                || table.parentElement;
+              return [table.scrollWidth, box.clientWidth]; })""")
     assert widths and not external
     too_wide = [(i, table, box) for i, (table, box) in enumerate(widths) if table > box]
     assert not too_wide, f"Reproduction tables wider than a phone (index, px, box): {too_wide}"
