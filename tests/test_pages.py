@@ -68,9 +68,11 @@ def test_number_formats() -> None:
 
 def test_scale_names_and_run_times_in_words() -> None:
     gpu_on_cpu = {**PROVENANCE, "profile": "gpu"}
-    assert pages.scale_name(PROVENANCE) == "cpu"
+    assert pages.scale_name(PROVENANCE) == "reduced"
     assert pages.scale_name(gpu_on_cpu) == "full, on a CPU"
     assert pages.scale_name({**gpu_on_cpu, "device": "NVIDIA H100"}) == "full"
+    assert pages.scale_phrase(PROVENANCE) == "at the reduced scale"
+    assert pages.scale_phrase(gpu_on_cpu) == "at full scale, on a CPU"
     assert pages.run_time([]) == pages.NOT_RUN
     assert pages.run_time([{**PROVENANCE, "wall_time_s": 20}]) == "under a minute"
     assert pages.run_time([PROVENANCE, PROVENANCE]) == "about 25 min"  # 2 x 754 s
@@ -94,7 +96,7 @@ def test_status_has_a_table_per_chapter_with_memory_and_plain_words(book: Path) 
     assert "2 of 3 notebooks passed" in page
     assert "## 1. The toy chapter" in page and "## 2. 02_flat" in page
     page = page.replace("\u00a0", " ")  # units are glued to their numbers; compare plainly
-    assert ("| {doc}`1.1 First section <notebooks/01_toy/01_first>` | cpu | CPU, 2 cores | "
+    assert ("| {doc}`1.1 First section <notebooks/01_toy/01_first>` | reduced | CPU, 2 cores | "
             "12 min 34 s | 312 MB | 2026-11-23, `0123456789` (modified) | "
             "{bdg-success}`passed` |") in page
     assert "| full | NVIDIA H100 | 12 min 34 s | 312 MB; GPU 1.2 GB |" in page
@@ -120,7 +122,8 @@ def test_reproduction_has_four_columns_and_a_footnote_per_row(book: Path) -> Non
     assert "| 54.7\u00a0% | 40\u00a0% | {bdg-danger}`misses` |" in page
     assert "| 2.29 nats/token | 3.45 nats/token | {bdg-secondary}`beside` |" in page
     assert ("[^1-1]: Source: 001 P3.5. Accepted: ours within ± 3 % of the reference. From "
-            "{doc}`1.2 Second section <notebooks/01_toy/02_second>` (cpu run).") in page
+            "{doc}`1.2 Second section <notebooks/01_toy/02_second>`, run at the reduced "
+            "scale.") in page
     assert "ours at least the reference − 10 %" in page and "Ours is a mean of 3 seeds." in page
     assert "Accepted: shown beside ours, no verdict." in page
 

@@ -44,10 +44,10 @@ STATUS_INTRO = """\
 Every page of a chapter is a notebook that was executed top to bottom; what you read is that
 executed copy. The tables below say how each one was run.
 
-- **Scale**: the settings a notebook ran with. *cpu* is the reduced scale meant for a laptop;
-  *full* is the scale of the source problems, meant for a GPU. *full, on a CPU* means that
-  full scale was run on purpose on a machine without a GPU, so its time is what that scale
-  costs there (see {doc}`setup`).
+- **Scale**: the settings a notebook ran with. *reduced* is the scale meant for a laptop
+  (the `cpu` profile of {doc}`setup`); *full* is the scale of the source problems, meant for
+  a GPU (the `gpu` profile). *full, on a CPU* means that full scale was run on purpose on a
+  machine without a GPU, so its time is what that scale costs there.
 - **Time** and **Peak memory**: the wall time of the whole notebook and the most memory its
   process held at once (resident memory, RSS); on a GPU also the most GPU memory allocated.
 - **Run**: the date and the commit of the book the run started from. *(modified)* means the
@@ -158,12 +158,23 @@ def _on_cpu(provenance: dict[str, Any]) -> bool:
     return str(provenance.get("device", "")).startswith("CPU")
 
 
+SCALE_WORDS = {"smoke": "test (toy sizes)", "cpu": "reduced"}
+
+
 def scale_name(provenance: dict[str, Any]) -> str:
-    """The scale a run used, in the words the pages use: cpu, full, or full, on a CPU."""
+    """The scale a run used, in the pages' words rather than profile names: reduced (the
+    cpu profile), full (gpu), or full, on a CPU (gpu with NB_DEVICE=cpu)."""
     profile = provenance.get("profile", "?")
     if profile == "gpu":
         return "full, on a CPU" if _on_cpu(provenance) else "full"
-    return profile
+    return SCALE_WORDS.get(profile, profile)
+
+
+def scale_phrase(provenance: dict[str, Any]) -> str:
+    """'at the reduced scale', 'at full scale' or 'at full scale, on a CPU'."""
+    words = scale_name(provenance)
+    return f"at {words.replace('full', 'full scale', 1)}" if words.startswith("full") else (
+        f"at the {words} scale")
 
 
 def run_time(provenances: list[dict[str, Any]]) -> str:
@@ -224,7 +235,7 @@ RULE_WORDS = {
 }
 
 
-def _footnote(comparison: dict[str, Any], link: str, profile: str) -> str:
+def _footnote(comparison: dict[str, Any], link: str, scale: str) -> str:
     unit = f" {comparison['unit']}" if comparison.get("unit") else ""
     if comparison["rule"] == "beside":
         rule = "shown beside ours, no verdict"
@@ -234,7 +245,7 @@ def _footnote(comparison: dict[str, Any], link: str, profile: str) -> str:
         rule = RULE_WORDS[comparison["rule"]].format(
             tolerance=format_number(comparison["tolerance"]) + unit)
     note = f" {comparison['note']}" if comparison.get("note") else ""
-    return f"Source: {comparison['source']}. Accepted: {rule}. From {link} ({profile} run).{note}"
+    return f"Source: {comparison['source']}. Accepted: {rule}. From {link}, run {scale}.{note}"
 
 
 def reproduction_page(root: Path, results: dict[str, dict[str, Any]]) -> str:
@@ -249,7 +260,7 @@ def reproduction_page(root: Path, results: dict[str, dict[str, Any]]) -> str:
                 unit = f"{NBSP if len(unit) <= 3 else ' '}{unit}" if unit else ""
                 key = f"{chapter.number if chapter else 'x'}-{len(notes) + 1}"
                 notes.append(f"[^{key}]: " + _footnote(
-                    c, _doc_link(label, entry), scale_name(entry["provenance"])))
+                    c, _doc_link(label, entry), scale_phrase(entry["provenance"])))
                 if c["rule"] == "beside":
                     verdict, beside = "{bdg-secondary}`beside`", beside + 1
                 else:
