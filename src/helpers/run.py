@@ -2,17 +2,19 @@
 
     python -m helpers.run [--profile P] [--all] [--timeout S] [-p NAME VALUE] [NOTEBOOK ...]
 
-With no NOTEBOOK it looks at every ``notebooks/*.ipynb`` and re-executes only those whose
-executed copy in ``book/notebooks/`` is missing, failed or stale (its source hash differs
-from the notebook's current source, or it ran with another profile than the one asked
-for); ``--all`` re-executes every one. Named notebooks (``03_mlps``, or a path to the
-``.ipynb`` or its ``.py`` twin) always run.
+With no NOTEBOOK it looks at every source notebook (``notebooks/**/*.ipynb``: the sections
+of a chapter sit in its folder, see :mod:`helpers.structure`) and re-executes only those
+whose executed copy in ``book/notebooks/`` is missing, failed or stale (its source hash
+differs from the notebook's current source, or it ran with another profile than the one
+asked for); ``--all`` re-executes every one. Named notebooks (``01_backprop/05_bptt``, a
+file name that is unique such as ``05_bptt``, or a path to the ``.ipynb`` or its ``.py``
+twin) always run.
 
 Each notebook runs in its own papermill process with a wall-clock timeout, so one that
 hangs or fails does not stop the others. The executed copy (also a failed one, so the
 traceback can be read) carries a ``provenance`` block in its metadata: profile, device,
-wall time, date, git commit, package versions, the hash of the source it ran and the
-status. The notebook's recorded results (see :mod:`helpers.results`) are gathered into
+wall time, peak memory, date, git commit, package versions, the hash of the source it ran
+and the status. The notebook's recorded results (see :mod:`helpers.results`) are gathered into
 ``book/results/<notebook>.json``; the Status and Reproduction pages are then regenerated.
 A summary table is printed at the end; the exit status is 1 if any notebook failed.
 """
