@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from helpers.structure import (
+    FRONT_MATTER,
     RESULTS_DIR,
     Chapter,
     chapters,
@@ -303,7 +304,7 @@ def with_front_matter(text: str, substitutions: dict[str, str]) -> str:
     """``text`` with its front matter's ``myst.substitutions`` set (other keys kept)."""
     data: dict[str, Any] = {}
     body = text
-    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    match = FRONT_MATTER.match(text)
     if match:
         data = yaml.safe_load(match.group(1)) or {}
         body = text[match.end():]

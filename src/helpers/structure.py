@@ -29,8 +29,9 @@ import yaml
 NOTEBOOKS_DIR = Path("notebooks")
 OUTPUT_DIR = Path("book") / "notebooks"
 RESULTS_DIR = Path("book") / "results"
-CHAPTERS_DIR = Path("book") / "chapters"
 TOC = "_toc.yml"
+#: A page's front matter: a YAML block between two ``---`` lines at the very top.
+FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
 
 
 class BookError(Exception):
@@ -113,11 +114,6 @@ def chapters(root: Path) -> list[Chapter]:
     return found
 
 
-def chapter_of(root: Path, name: str) -> Chapter | None:
-    """The chapter that holds notebook ``name``, if the toc lists it."""
-    return next((c for c in chapters(root) if name in c.notebooks), None)
-
-
 def source_notebooks(root: Path) -> list[Path]:
     """Every source notebook (``notebooks/**/*.ipynb``), sorted by name."""
     folder = root / NOTEBOOKS_DIR
@@ -129,10 +125,6 @@ def notebook_name(root: Path, source: Path) -> str:
     """``notebooks/01_backprop/01_chain_rule.ipynb`` -> ``01_backprop/01_chain_rule``."""
     return source.resolve().relative_to((root / NOTEBOOKS_DIR).resolve()).with_suffix(
         "").as_posix()
-
-
-def source_path(root: Path, name: str) -> Path:
-    return root / NOTEBOOKS_DIR / f"{name}.ipynb"
 
 
 def executed_path(root: Path, name: str, output_dir: Path | None = None) -> Path:
@@ -150,7 +142,7 @@ def page_title(root: Path, page: str) -> str:
         path = root / f"{page}{suffix}"
         if not path.is_file():
             continue
-        text = re.sub(r"\A---\n.*?\n---\n", "", path.read_text("utf-8"), flags=re.S)  # front matter
+        text = FRONT_MATTER.sub("", path.read_text("utf-8"))
         if suffix == ".ipynb":
             import json
 
