@@ -15,6 +15,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
+from helpers import integrity
 from helpers.integrity import COLAB_TAG, colab_cell
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -132,3 +133,18 @@ def run_runner(root: Path, *args: str, env: dict[str, str] | None = None,
         [sys.executable, "-m", "helpers.run", *args], cwd=root, env={**base, **(env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
+
+
+@pytest.fixture
+def published_toy(toy_book: Path) -> Path:
+    """A toy book with one notebook, executed with the cpu profile, in the toc: no problems."""
+    write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING)
+    (toy_book / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n- file: book/notebooks/01_toy\n", "utf-8"
+    )
+    (toy_book / "book").mkdir()
+    (toy_book / "book" / "intro.md").write_text("# Intro\n", "utf-8")
+    done = run_runner(toy_book, "--profile", "cpu")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert integrity.problems(toy_book) == []
+    return toy_book

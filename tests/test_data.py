@@ -11,9 +11,11 @@ import dataclasses
 import gzip
 import hashlib
 import http.server
+import os
 import re
 import shutil
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -525,3 +527,77 @@ def test_diabetes_is_bundled_with_scikit_learn():
     assert np.allclose(X.mean(axis=0), 0, atol=1e-12)  # centred, unit norm per column
     assert np.allclose((X**2).sum(axis=0), 1)
     assert y[:3].tolist() == [151.0, 75.0, 141.0]
+
+
+# --------------------------------------------------------------------------- faults on disk
+
+
+def test_an_empty_file_is_called_empty(empty_nb_data):
+    (empty_nb_data / "text").mkdir()
+    empty = empty_nb_data / "text" / "tinyshakespeare.txt"
+    empty.touch()
+    with pytest.raises(CorruptDatasetError, match=r"is empty \(0 bytes\)") as err:
+        data.load_text("tinyshakespeare")
+    assert err.value.path == empty and "NB_DATA" in str(err.value)
+
+
+def _serve_shakespeare(mirror: Path, server, monkeypatch) -> Path:
+    """Serve the tiny Shakespeare text locally; return where the download will land."""
+    base, root, _ = server
+    shutil.copy(mirror / "text" / "tinyshakespeare.txt", root / "input.txt")
+    _set_urls(monkeypatch, "tinyshakespeare", f"{base}/input.txt")
+    return Path(data.cache_dir()) / "text" / "tinyshakespeare.txt"
+
+
+def test_a_killed_download_is_cleaned_up_by_the_next(
+    mirror, empty_nb_data, server, monkeypatch
+):
+    """A part file nobody has written to for a while is a dead download's: the next download
+    of that file removes it. A recent one may be another process's, still at work."""
+    dest = _serve_shakespeare(mirror, server, monkeypatch)
+    dest.parent.mkdir(parents=True)
+    dead = dest.parent / f".{dest.name}.k1ll3d.part"
+    live = dest.parent / f".{dest.name}.busy.part"
+    other = dest.parent / ".other.txt.k1ll3d.part"  # another file's: not this download's
+    for part in (dead, live, other):
+        part.write_bytes(b"x" * 1000)
+    old = time.time() - 24 * 3600  # a day without a write
+    for part in (dead, other):
+        os.utime(part, (old, old))
+    data.load_text("tinyshakespeare")
+    assert dest.is_file()
+    assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_a_download_is_on_disk_before_it_takes_its_name(
+    mirror, empty_nb_data, server, monkeypatch
+):
+    dest = _serve_shakespeare(mirror, server, monkeypatch)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(source, target) -> None:
+        events.append(("replace", str(target)))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    data.load_text("tinyshakespeare")
+    renamed = events.index(("replace", str(dest)))
+    assert any(kind == "fsync" and Path(name).name.endswith(".part")
+               for kind, name in events[:renamed]), events
+
+
+def test_downloads_respect_the_umask(mirror, empty_nb_data, server, monkeypatch):
+    """A cache shared by a group (NB_CACHE_DIR) needs files others can read."""
+    dest = _serve_shakespeare(mirror, server, monkeypatch)
+    previous = os.umask(0o022)
+    try:
+        data.load_text("tinyshakespeare")
+    finally:
+        os.umask(previous)
+    assert dest.stat().st_mode & 0o777 == 0o644

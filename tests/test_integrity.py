@@ -8,8 +8,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import pytest
-from conftest import REPO_ROOT, TOY_PASSING, run_runner, write_notebook
+from conftest import REPO_ROOT
 
 from helpers import integrity
 
@@ -36,21 +35,6 @@ def test_the_colab_cell_installs_from_the_configured_url(tmp_path: Path) -> None
     namespace: dict = {}
     exec(compile(cell, "<colab cell>", "exec"), namespace)
     assert namespace["helpers"].__name__ == "helpers" and "subprocess" not in namespace
-
-
-@pytest.fixture
-def published_toy(toy_book: Path) -> Path:
-    """A toy book with one notebook, executed with the cpu profile, in the toc: no problems."""
-    write_notebook(toy_book / "notebooks", "01_toy", TOY_PASSING)
-    (toy_book / "_toc.yml").write_text(
-        "format: jb-book\nroot: book/intro\nchapters:\n- file: book/notebooks/01_toy\n", "utf-8"
-    )
-    (toy_book / "book").mkdir()
-    (toy_book / "book" / "intro.md").write_text("# Intro\n", "utf-8")
-    done = run_runner(toy_book, "--profile", "cpu")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert integrity.problems(toy_book) == []
-    return toy_book
 
 
 def test_each_kind_of_problem_is_caught(published_toy: Path) -> None:

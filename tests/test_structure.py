@@ -103,7 +103,8 @@ def test_sections_run_into_their_chapter_folder(nested: Path) -> None:
 
 def test_an_ambiguous_file_name_is_an_error(nested: Path) -> None:
     write_notebook(nested / "notebooks" / "03_other", "01_first", TOY_PASSING)
-    done = run_runner(nested, "--profile", "smoke", "--output-dir", "out", "01_first")
+    done = run_runner(nested, "--profile", "smoke", "--output-dir", "out",
+                      "--results-dir", "res", "01_first")
     assert done.returncode == 2 and "ambiguous" in done.stderr, done.stderr
 
 

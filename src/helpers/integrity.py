@@ -15,12 +15,13 @@ import nbformat
 import yaml
 
 from helpers.pages import render_pages
-from helpers.run import read_provenance, source_hash
+from helpers.run import read_provenance, results_mismatch, source_hash
 from helpers.savecells import stale_modules
 from helpers.structure import (
     NOTEBOOKS_DIR,
     OUTPUT_DIR,
     RESULTS_DIR,
+    BookError,
     chapters,
     executed_path,
     find_root,
@@ -149,7 +150,8 @@ def check_executed(root: Path) -> list[str]:
         rerun = f"run `python -m helpers.run {name}` and commit the result"
         provenance = read_provenance(executed)
         if provenance is None:
-            what = "no executed copy" if not executed.is_file() else "no provenance"
+            what = ("no executed copy" if not executed.is_file() else
+                    "an executed copy that cannot be read or has no provenance")
             problems.append(f"{name}: {what} in {OUTPUT_DIR}: {rerun}")
             continue
         if provenance.get("source_hash") != source_hash(source):
@@ -160,8 +162,9 @@ def check_executed(root: Path) -> list[str]:
         if provenance.get("profile") not in PUBLISHED_PROFILES:
             problems.append(f"{executed.relative_to(root)} ran with profile "
                             f"{provenance.get('profile')!r}; the book publishes cpu or gpu runs")
-        if not results_path(root, name).is_file():
-            problems.append(f"{name} has no {RESULTS_DIR}/{name}.json: {rerun}")
+        mismatch = results_mismatch(provenance, results_path(root, name))
+        if mismatch:
+            problems.append(f"{executed.relative_to(root)}: {mismatch}: {rerun}")
     for folder, suffix in ((OUTPUT_DIR, ".ipynb"), (RESULTS_DIR, ".json")):
         for orphan in sorted((root / folder).rglob(f"*{suffix}")):
             if orphan.relative_to(root / folder).with_suffix("").as_posix() not in names:
@@ -171,9 +174,13 @@ def check_executed(root: Path) -> list[str]:
 
 def check_pages(root: Path) -> list[str]:
     """The Status and Reproduction pages match the results on disk."""
+    try:
+        rendered = render_pages(root)
+    except BookError as error:  # a results file that cannot be read
+        return [str(error)]
     return [
         f"{path.relative_to(root)} is out of date: run `python -m helpers.pages`"
-        for path, text in render_pages(root).items()
+        for path, text in rendered.items()
         if not path.is_file() or path.read_text("utf-8") != text
     ]
 

@@ -26,9 +26,11 @@ from typing import Any
 
 import yaml
 
+from helpers.files import locked, write_atomically
 from helpers.structure import (
     FRONT_MATTER,
     RESULTS_DIR,
+    BookError,
     Chapter,
     chapters,
     find_root,
@@ -92,8 +94,15 @@ NOT_RUN = "not run yet"
 def load_results(root: Path) -> dict[str, dict[str, Any]]:
     """Every notebook's results file, by notebook name (``01_backprop/01_chain_rule``)."""
     folder = root / RESULTS_DIR
-    return {path.relative_to(folder).with_suffix("").as_posix(): json.loads(path.read_text("utf-8"))
-            for path in sorted(folder.rglob("*.json"))}
+    results = {}
+    for path in sorted(folder.rglob("*.json")):
+        name = path.relative_to(folder).with_suffix("").as_posix()
+        try:
+            results[name] = json.loads(path.read_text("utf-8"))
+        except ValueError as error:
+            raise BookError(f"{path.relative_to(root)} is not valid JSON ({error}): re-run "
+                            f"`python -m helpers.run {name}`") from None
+    return results
 
 
 def _groups(root: Path, results: dict[str, dict[str, Any]]
@@ -330,13 +339,15 @@ def write_pages(root: Path) -> list[Path]:
     for path, text in pages.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file() or path.read_text("utf-8") != text:
-            path.write_text(text, "utf-8")
+            write_atomically(path, text)
     return list(pages)
 
 
 def main() -> int:
     root = find_root()
-    for path in write_pages(root):
+    with locked(root / RESULTS_DIR):  # not while a runner writes results
+        written = write_pages(root)
+    for path in written:
         print(f"wrote {path.relative_to(root)}")
     return 0
 

@@ -5,10 +5,10 @@
 With no NOTEBOOK it looks at every source notebook (``notebooks/**/*.ipynb``: the sections
 of a chapter sit in its folder, see :mod:`helpers.structure`) and re-executes only those
 whose executed copy in ``book/notebooks/`` is missing, failed or stale (its source hash
-differs from the notebook's current source, or it ran with another profile than the one
-asked for); ``--all`` re-executes every one. Named notebooks (``01_backprop/05_bptt``, a
-file name that is unique such as ``05_bptt``, or a path to the ``.ipynb`` or its ``.py``
-twin) always run.
+differs from the notebook's current source, it ran with another profile than the one
+asked for, or its results file is not that run's); ``--all`` re-executes every one. Named
+notebooks (``01_backprop/05_bptt``, a file name that is unique such as ``05_bptt``, or a
+path to the ``.ipynb`` or its ``.py`` twin) always run.
 
 Each notebook runs in its own papermill process with a wall-clock timeout, so one that
 hangs or fails does not stop the others. The executed copy (also a failed one, so the
@@ -16,16 +16,25 @@ traceback can be read) carries a ``provenance`` block in its metadata: profile, 
 wall time, peak memory, date, git commit, package versions, the hash of the source it ran
 and the status. The notebook's recorded results (see :mod:`helpers.results`) are gathered into
 ``book/results/<notebook>.json``; the Status and Reproduction pages are then regenerated.
-A summary table is printed at the end; the exit status is 1 if any notebook failed.
+A summary table is printed at the end; the exit status is 1 if any notebook failed, 2 if
+the arguments were refused (before anything ran), 130/143/129 if it was interrupted.
+
+Under faults (see the README, "Running notebooks"): an interrupt or a kill stops the whole
+process tree of the run (papermill runs under :mod:`helpers.guard`, which cleans up if this
+process dies); every file is replaced atomically (:mod:`helpers.files`); a notebook's copy
+and results are written together under a lock on their folders, so runs at the same time
+never pair one run's copy with another's results; each run has its own log.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import difflib
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -34,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -45,6 +55,8 @@ import nbformat
 import yaml
 
 from helpers import pages, profiles
+from helpers.files import locked, write_atomically
+from helpers.guard import stop_tree
 from helpers.results import RESULTS_ENV, read_records
 from helpers.structure import (
     NOTEBOOKS_DIR,
@@ -59,6 +71,8 @@ from helpers.structure import (
 )
 
 LOG_DIR = Path("_build") / "logs"
+# Exit statuses of an interrupted run, as a shell reports a process stopped by the signal.
+INTERRUPTED_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 DEFAULT_TIMEOUT_S = {"smoke": 600, "cpu": 3600, "gpu": 3600, "auto": 3600}
 PROVENANCE_KEY = "provenance"
 # Packages whose versions change what a notebook computes or how it renders.
@@ -120,17 +134,115 @@ def resolve_notebook(root: Path, name: str) -> Path:
     raise RunnerError(f"no notebook {name!r}.{hint} Notebooks in {NOTEBOOKS_DIR}/: {listing}")
 
 
-def notebook_parameters(path: Path) -> list[str]:
+@dataclass(frozen=True)
+class Parameter:
+    """A name the notebook's cell tagged ``parameters`` assigns, with what it accepts.
+
+    The accepted values come from an annotation when there is one (``n: int = 3``,
+    ``part: Literal["sample", "full"] | None = None``), else from the default: a value of
+    the default's type (an integer also serves where the default is a float), and for a
+    default of None a string, which is how the notebooks name a choice.
+    """
+
+    name: str
+    default: ast.expr | None
+    annotation: ast.expr | None = None
+
+    def check(self, text: str) -> Any:
+        """The value of ``-p NAME TEXT``, read as YAML; RunnerError if the notebook would
+        not take it."""
+        option = f"-p {self.name} {text}"
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise RunnerError(f"{option}: the value is not valid YAML "
+                              f"({str(error).splitlines()[0]})") from None
+        types, choices, wanted = self._accepted()
+        fits = any(type(value) is kind for kind in types) or (
+            float in types and type(value) is int)
+        if fits and (choices is None or value in choices):
+            return value
+        read_as = _yaml_reading(value)
+        hint = (f"; to pass the text, quote it: -p {self.name} \"'{text}'\""
+                if str in types and not isinstance(value, str) else "")
+        raise RunnerError(f"{option}: YAML reads the value as {read_as}, but {self.name} "
+                          f"takes {wanted}{hint}")
+
+    def _accepted(self) -> tuple[tuple[type, ...], tuple[Any, ...] | None, str]:
+        if self.annotation is not None:
+            types, choices = _from_annotation(self.annotation, self.name)
+            declared = ast.unparse(self.annotation)
+            if choices is not None:
+                listed = ", ".join(repr(choice) for choice in choices)
+                return types, choices, f"one of {listed} (it is declared {declared})"
+            return types, None, f"{declared} (its annotation)"
+        try:
+            default = ast.literal_eval(self.default) if self.default is not None else None
+        except ValueError:
+            raise RunnerError(
+                f"{self.name}'s default is not a plain value, so the runner cannot tell what "
+                f"it takes: annotate it in the parameters cell (e.g. `{self.name}: int = ...`)"
+            ) from None
+        if default is None:
+            return (str, type(None)), None, "a string (its default is None)"
+        kind = type(default)
+        return (kind,), None, f"{_TYPE_WORDS.get(kind, kind.__name__)} (its default is {default!r})"
+
+
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "a mapping"}
+
+
+def _from_annotation(node: ast.expr, name: str) -> tuple[tuple[type, ...], tuple[Any, ...] | None]:
+    """The types (and for ``Literal[...]`` the values) an annotation allows."""
+    if isinstance(node, ast.Constant) and node.value is None:
+        return (type(None),), (None,)
+    if isinstance(node, ast.Name) and node.id in _TYPES:
+        return (_TYPES[node.id],), None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left, left_choices = _from_annotation(node.left, name)
+        right, right_choices = _from_annotation(node.right, name)
+        if left_choices is None or right_choices is None:  # `str | None`: any string, or None
+            return left + right, None
+        return left + right, left_choices + right_choices  # `Literal["a", "b"] | None`
+    if isinstance(node, ast.Subscript):
+        base = ast.unparse(node.value).removeprefix("typing.")
+        if base == "Literal":
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            values = tuple(ast.literal_eval(item) for item in items)
+            return tuple({type(value) for value in values}), values
+        if base == "Optional":
+            types, choices = _from_annotation(node.slice, name)
+            return types + (type(None),), None if choices is None else choices + (None,)
+    raise RunnerError(f"the runner cannot read the annotation of {name} "
+                      f"({ast.unparse(node)}): use str, int, float, bool, Literal[...] or X | None")
+
+
+def _yaml_reading(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "null"
+    kind = type(value)
+    return f"{_TYPE_WORDS.get(kind, 'a ' + kind.__name__)} ({value!r})"
+
+
+def notebook_parameters(path: Path) -> dict[str, Parameter]:
     """The names assigned in the notebook's cell tagged ``parameters`` (papermill's rule)."""
     notebook = nbformat.read(path, as_version=4)
-    names: list[str] = []
+    found: dict[str, Parameter] = {}
     for cell in notebook.cells:
         if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
             for node in ast.parse(cell.source).body:
-                targets = node.targets if isinstance(node, ast.Assign) else [
-                    getattr(node, "target", None)]
-                names += [t.id for t in targets if isinstance(t, ast.Name)]
-    return names
+                if isinstance(node, ast.Assign):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name):
+                            found[target.id] = Parameter(target.id, node.value)
+                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                    found[node.target.id] = Parameter(node.target.id, node.value,
+                                                      node.annotation)
+    return found
 
 
 # -------------------------------------------------------------------------- provenance
@@ -167,11 +279,15 @@ def package_versions() -> dict[str, str]:
 
 
 def read_provenance(path: Path) -> dict[str, Any] | None:
-    """The provenance block of an executed copy, or None if it has none."""
-    if not path.is_file():
+    """The provenance block of an executed copy; None if there is no copy, it has no block,
+    or it cannot be read (e.g. left truncated by a crash of an older runner): each of these
+    makes the copy stale."""
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except (OSError, ValueError):  # missing, unreadable, not JSON, not a notebook
         return None
-    notebook = nbformat.read(path, as_version=4)
-    return notebook.metadata.get(PROVENANCE_KEY)
+    provenance = notebook.metadata.get(PROVENANCE_KEY)
+    return provenance if isinstance(provenance, dict) else None
 
 
 # Everything on a line up to a carriage return that more text follows: what a terminal or
@@ -244,41 +360,59 @@ class Plan:
     profile: str | None  # the --profile given, None to let the notebook resolve it
     parameters: dict[str, Any]
     timeout_s: float
+    started: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S"))
+
+    def log_path(self, name: str) -> Path:
+        """This run's log of a notebook: named by the run, so runs at once never share one."""
+        return self.log_dir / f"{name}.{self.started}.{os.getpid()}.log"
 
 
-def is_fresh(source: Path, executed: Path, profile: str | None) -> bool:
-    """True if ``executed`` ran the current ``source`` successfully (with ``profile``)."""
+# What identifies a run: a results file belongs to the executed copy that agrees on these.
+RUN_IDENTITY = ("started", "wall_time_s", "source_hash", "profile", "status", "git_commit")
+
+
+def results_mismatch(provenance: dict[str, Any], results: Path) -> str | None:
+    """Why the results file does not belong to the run whose copy has ``provenance`` (None
+    if it does): it is missing, unreadable, or from another run."""
+    try:
+        recorded = json.loads(results.read_text("utf-8")).get("provenance", {})
+    except FileNotFoundError:
+        return "it has no results file"
+    except (OSError, ValueError, AttributeError) as error:
+        return f"its results file cannot be read ({type(error).__name__})"
+    differing = [key for key in RUN_IDENTITY if recorded.get(key) != provenance.get(key)]
+    if differing:
+        return ("its results file is from another run ("
+                + ", ".join(f"{key} {recorded.get(key)!r} there, {provenance.get(key)!r} here"
+                            for key in differing) + ")")
+    return None
+
+
+def is_fresh(source: Path, executed: Path, results: Path, profile: str | None) -> bool:
+    """True if ``executed`` ran the current ``source`` successfully (with ``profile``) and
+    ``results`` holds that run's results."""
     provenance = read_provenance(executed)
     if not provenance or provenance.get("status") != "ok":
         return False
     if provenance.get("source_hash") != source_hash(source):
         return False
+    if results_mismatch(provenance, results) is not None:
+        return False
     return profile in (None, profiles.AUTO) or provenance.get("profile") == profile
 
 
-def _papermill_command(source: Path, output: Path, plan: Plan) -> list[str]:
+def _papermill_command(source: Path, output: Path, scratch: Path, plan: Plan) -> list[str]:
+    """Papermill, under :mod:`helpers.guard`: it stops the kernel and removes ``scratch``
+    if this process dies without doing so."""
     command = [
-        sys.executable, "-m", "papermill", str(source), str(output),
+        sys.executable, "-m", "helpers.guard", str(os.getpid()), str(scratch),
+        str(source), str(output),
         "--cwd", str(source.parent), "--kernel", "python3", "--language", "python",
         "--log-output", "--no-progress-bar",
     ]
     if plan.parameters:
         command += ["-y", yaml.safe_dump(plan.parameters)]
     return command
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    """Stop papermill and its kernel: TERM to the whole process group, KILL if it lingers."""
-    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int | None, int | None]:
@@ -303,13 +437,22 @@ def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int | Non
 def _run_papermill(command: list[str], env: dict[str, str], log_path: Path,
                    timeout_s: float) -> tuple[int | None, int | None]:
     """Papermill's exit status (None if it ran past ``timeout_s`` and was stopped) and the
-    peak resident memory of the run in bytes (None when it was stopped)."""
+    peak resident memory of the run in bytes (None when it was stopped).
+
+    Papermill runs in a session of its own, so a Ctrl-C in the terminal reaches only this
+    process; whatever ends the wait (the timeout, an interrupt, an error) stops papermill
+    and the kernel with it before this returns or raises.
+    """
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=True)
-        returncode, peak = _wait(process, timeout_s)
+        try:
+            returncode, peak = _wait(process, timeout_s)
+        except BaseException:
+            stop_tree(process.pid)
+            raise
         if returncode is None:
-            _terminate(process)
+            stop_tree(process.pid)
         return returncode, peak
 
 
@@ -318,7 +461,7 @@ def execute(source: Path, plan: Plan) -> Outcome:
     name = notebook_name(plan.root, source)
     output = executed_path(plan.root, name, plan.output_dir)
     results_path_ = results_path(plan.root, name, plan.results_dir)
-    log_path = log_file(plan, name)
+    log_path = plan.log_path(name)
     for folder in (output.parent, results_path_.parent, log_path.parent):
         folder.mkdir(parents=True, exist_ok=True)
     hashed = source_hash(source)
@@ -335,8 +478,8 @@ def execute(source: Path, plan: Plan) -> Outcome:
             env[profiles.ENV_VAR] = plan.profile
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
-        returncode, peak_rss = _run_papermill(_papermill_command(source, partial, plan), env,
-                                              log_path, plan.timeout_s)
+        command = _papermill_command(source, partial, Path(scratch), plan)
+        returncode, peak_rss = _run_papermill(command, env, log_path, plan.timeout_s)
         wall = time.perf_counter() - clock
         records = read_records(results_file)
 
@@ -382,7 +525,6 @@ def execute(source: Path, plan: Plan) -> Outcome:
             "packages": package_versions(),
         }
         notebook.metadata[PROVENANCE_KEY] = provenance
-        nbformat.write(notebook, output)
 
     summary = {
         "notebook": name,
@@ -391,7 +533,14 @@ def execute(source: Path, plan: Plan) -> Outcome:
         "values": [entry for entry in records if entry["kind"] == "value"],
         "comparisons": [entry for entry in records if entry["kind"] == "comparison"],
     }
-    results_path_.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    # The pair is written under the lock of both folders, each file atomically, so a reader
+    # never sees half a file, and a copy is never paired with another run's results.
+    waiting = "waiting for another runner writing to {folder}"
+    copy_text = nbformat.writes(notebook)
+    results_text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    with locked(output.parent, results_path_.parent, waiting=waiting), _signals_deferred():
+        write_atomically(output, copy_text)
+        write_atomically(results_path_, results_text)
     return Outcome(name, "ran", status, provenance["profile"], provenance["device"], wall,
                    detail, log_path, records)
 
@@ -409,10 +558,6 @@ def notebook_title(notebook: nbformat.NotebookNode) -> str | None:
                 if line.startswith("# "):
                     return line[2:].strip()
     return None
-
-
-def log_file(plan: Plan, name: str) -> Path:
-    return plan.log_dir / f"{name}.log"
 
 
 def reused(name: str, executed: Path) -> Outcome:
@@ -453,7 +598,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--all", action="store_true",
                         help="re-execute every notebook, fresh or not")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="wall-clock limit per notebook (default: 600 smoke, 3600 cpu/gpu)")
+                        help="wall-clock limit per notebook, in seconds > 0 "
+                        "(default: 600 smoke, 3600 cpu/gpu)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"),
                         help="another papermill parameter (VALUE is read as YAML)")
@@ -478,24 +624,71 @@ def _requested_profile(flag: str | None) -> str | None:
     return flag
 
 
+class Interrupted(BaseException):
+    """The runner was asked to stop (SIGINT, SIGTERM or SIGHUP)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _raise_interrupted(signum: int, _frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP back while the block runs (the pair of files being
+    written); one that arrives meanwhile is acted on when the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _check_folders(root: Path, folders: dict[str, Path]) -> None:
+    """Refuse an output or results folder that holds the sources or sits among them."""
+    sources = (root / NOTEBOOKS_DIR).resolve()
+    for option, folder in folders.items():
+        if folder.is_relative_to(sources) or sources.is_relative_to(folder):
+            raise RunnerError(f"{option} {folder} would write among the source notebooks "
+                              f"({sources}): choose a folder outside it")
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise RunnerError(f"--timeout {timeout:g}: give a positive number of seconds "
+                          "(leave it out for the profile's default)")
+
+
 def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], list[Path]]:
     """Check every input before anything runs; return the plan, what to run, what to reuse."""
     profile = _requested_profile(args.profile)
-    book_output = (root / OUTPUT_DIR).resolve()
     output_dir = (args.output_dir or root / OUTPUT_DIR).resolve()
+    results_dir = (args.results_dir or root / RESULTS_DIR).resolve()
+    _check_folders(root, {"--output-dir": output_dir, "--results-dir": results_dir})
     concrete = profiles.resolve_profile(profile) if profile is not None else None
-    if concrete == "smoke" and output_dir == book_output:
+    into_book = [option for option, folder, book in (
+        ("--output-dir", output_dir, root / OUTPUT_DIR),
+        ("--results-dir", results_dir, root / RESULTS_DIR)) if folder == book.resolve()]
+    if concrete == "smoke" and into_book:
         raise RunnerError(
             "smoke runs are not written into the book (they would publish toy numbers): "
-            "use --profile cpu or gpu, or pass --output-dir for a scratch folder"
+            "use --profile cpu or gpu, or pass scratch folders for both --output-dir and "
+            f"--results-dir (the book's is used for {' and '.join(into_book)})"
         )
-    parameters = {name: yaml.safe_load(value) for name, value in args.parameter}
-    if "profile" in parameters:
+    _check_timeout(args.timeout)
+    if any(name == "profile" for name, _ in args.parameter):
         raise RunnerError("give the profile with --profile, not -p profile")
 
     selected = [resolve_notebook(root, name) for name in args.notebooks]
     if not selected:
         selected = source_notebooks(root)
+    parameters: dict[str, Any] = {}
     for source in selected:
         declared = notebook_parameters(source)
         if "profile" not in declared:
@@ -503,21 +696,23 @@ def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], l
                 f"{source.name} has no `profile = None` in a cell tagged 'parameters'; "
                 "every notebook needs one (see the README)"
             )
-        unknown = sorted(set(parameters) - set(declared))
+        unknown = sorted({name for name, _ in args.parameter} - set(declared))
         if unknown:
             raise RunnerError(
                 f"{source.name} has no parameter {', '.join(map(repr, unknown))}; "
                 f"its parameters are: {', '.join(declared)}"
             )
+        for name, text in args.parameter:
+            parameters[name] = declared[name].check(text)
     timeout = args.timeout or DEFAULT_TIMEOUT_S[concrete or profiles.AUTO]
-    plan = Plan(root, output_dir, (args.results_dir or root / RESULTS_DIR).resolve(),
-                root / LOG_DIR, profile, parameters, timeout)
+    plan = Plan(root, output_dir, results_dir, root / LOG_DIR, profile, parameters, timeout)
     if args.notebooks or args.all:
         return plan, selected, []
     to_run, to_reuse = [], []
     for source in selected:
-        fresh = is_fresh(source, executed_path(root, notebook_name(root, source), output_dir),
-                         profile)
+        name = notebook_name(root, source)
+        fresh = is_fresh(source, executed_path(root, name, output_dir),
+                         results_path(root, name, results_dir), profile)
         (to_reuse if fresh else to_run).append(source)
     return plan, to_run, to_reuse
 
@@ -535,14 +730,29 @@ def main(argv: list[str] | None = None) -> int:
     for source in to_reuse:
         name = notebook_name(root, source)
         outcomes.append(reused(name, executed_path(root, name, plan.output_dir)))
-    for source in to_run:
-        name = notebook_name(root, source)
-        print(f"running {name} (log: {log_file(plan, name)})", flush=True)
-        outcomes.append(execute(source, plan))
+    previous = {signum: signal.signal(signum, _raise_interrupted) for signum in STOP_SIGNALS}
+    interrupted, name = None, ""
+    try:
+        for source in to_run:
+            name = notebook_name(root, source)
+            print(f"running {name} (log: {plan.log_path(name)})", flush=True)
+            outcomes.append(execute(source, plan))
+    except Interrupted as stop:
+        interrupted = stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     outcomes.sort(key=lambda outcome: outcome.name)
 
     if plan.results_dir == (root / RESULTS_DIR).resolve():
-        pages.write_pages(root)
+        with locked(plan.results_dir), _signals_deferred():
+            pages.write_pages(root)
+    if interrupted is not None:
+        print(f"interrupted ({interrupted}) while running {name}: it was stopped, kernel "
+              "included, and kept the executed copy and results it had", file=sys.stderr)
+        if outcomes:
+            print(summary_table(outcomes))
+        return INTERRUPTED_STATUS.get(interrupted.signum, 128 + interrupted.signum)
     print(summary_table(outcomes) if outcomes else "no notebooks to run")
     return 0 if all(outcome.status == "ok" for outcome in outcomes) else 1
 

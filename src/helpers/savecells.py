@@ -19,6 +19,7 @@ from pathlib import Path
 
 import jupytext
 
+from helpers.files import write_atomically
 from helpers.structure import NOTEBOOKS_DIR, find_root
 
 SAVE_TAG = "save"
@@ -80,8 +81,7 @@ def stale_modules(root: Path) -> list[str]:
 def write_modules(root: Path) -> list[Path]:
     modules = render_modules(root)
     for path, text in modules.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, "utf-8")
+        write_atomically(path, text)
     return list(modules)
 
 
