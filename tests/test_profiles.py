@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT, TESTS_DIR
 
 from helpers import profiles, results
 
@@ -126,3 +130,21 @@ def test_seeding_makes_every_generator_repeat() -> None:
     assert draw() == first
     profiles.seed_everything(12)
     assert draw() != first
+
+
+def _pytest_probe(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(TESTS_DIR / "profile_probe.py")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_plain_pytest_runs_notebooks_at_the_smoke_profile() -> None:
+    """`pytest --nbval` as a reader types it: the kernels inherit pytest's environment, in
+    which the repository's conftest.py has put NB_PROFILE=smoke unless it was set."""
+    env = {k: v for k, v in os.environ.items() if k != "NB_PROFILE"}
+    done = _pytest_probe(env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = _pytest_probe({**env, "NB_PROFILE": "cpu"})
+    assert done.returncode == 1 and "'cpu'" in done.stdout, done.stdout

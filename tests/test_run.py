@@ -189,3 +189,19 @@ def test_tidy_streams_keeps_what_a_front_end_shows() -> None:
         ("stream", "stdout", "first\nsecond\n"),
     ]
     assert markdown.source == "text\rstays"
+
+
+def test_the_timeout_follows_the_last_published_run(published_toy: Path) -> None:
+    """A notebook that took 5,000 s last time gets three times that, not the 3,600 s default;
+    --timeout still wins, and a notebook never published gets the default."""
+    results = published_toy / "book" / "results" / "01_toy.json"
+    summary = json.loads(results.read_text("utf-8"))
+    summary["provenance"]["wall_time_s"] = 5000.0
+    results.write_text(json.dumps(summary), "utf-8")
+    write_notebook(published_toy / "notebooks", "02_new", TOY_PASSING)
+    done = run_runner(published_toy, "--profile", "cpu", *SCRATCH, "01_toy", "02_new")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "running 01_toy (timeout 15000 s," in done.stdout, done.stdout
+    assert "running 02_new (timeout 3600 s," in done.stdout, done.stdout
+    done = run_runner(published_toy, "--profile", "cpu", "--timeout", "900", *SCRATCH, "01_toy")
+    assert "running 01_toy (timeout 900 s," in done.stdout, done.stdout

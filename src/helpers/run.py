@@ -74,6 +74,10 @@ LOG_DIR = Path("_build") / "logs"
 # Exit statuses of an interrupted run, as a shell reports a process stopped by the signal.
 INTERRUPTED_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 DEFAULT_TIMEOUT_S = {"smoke": 600, "cpu": 3600, "gpu": 3600, "auto": 3600}
+# Without --timeout, a notebook gets the larger of its profile's default and this many times
+# its last published run at that profile: room for a slower or busier machine, while a
+# notebook that hangs is still stopped within a few times its usual length.
+TIMEOUT_MARGIN = 3
 PROVENANCE_KEY = "provenance"
 # Packages whose versions change what a notebook computes or how it renders.
 TRACKED_PACKAGES = (
@@ -359,12 +363,37 @@ class Plan:
     log_dir: Path
     profile: str | None  # the --profile given, None to let the notebook resolve it
     parameters: dict[str, Any]
-    timeout_s: float
+    timeout_s: float | None  # --timeout; None to derive each notebook's (timeout_for)
+    default_timeout_s: float  # the profile's default
     started: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S"))
 
     def log_path(self, name: str) -> Path:
         """This run's log of a notebook: named by the run, so runs at once never share one."""
         return self.log_dir / f"{name}.{self.started}.{os.getpid()}.log"
+
+    def timeout_for(self, name: str) -> float:
+        """The wall-clock limit of one notebook: --timeout if given, else the profile's
+        default or TIMEOUT_MARGIN times the notebook's last published run, the larger."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        last = last_run_time(results_path(self.root, name), self.profile)
+        return max(self.default_timeout_s, TIMEOUT_MARGIN * last) if last else (
+            self.default_timeout_s)
+
+
+def last_run_time(results: Path, profile: str | None) -> float | None:
+    """The wall time of the passing run a results file records, if it ran at ``profile``
+    (any profile when None or auto); None if there is none."""
+    try:
+        provenance = json.loads(results.read_text("utf-8")).get("provenance", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    if provenance.get("status") != "ok":
+        return None
+    if profile not in (None, profiles.AUTO) and provenance.get("profile") != profile:
+        return None
+    wall = provenance.get("wall_time_s")
+    return float(wall) if isinstance(wall, int | float) and wall > 0 else None
 
 
 # What identifies a run: a results file belongs to the executed copy that agrees on these.
@@ -479,7 +508,8 @@ def execute(source: Path, plan: Plan) -> Outcome:
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
         command = _papermill_command(source, partial, Path(scratch), plan)
-        returncode, peak_rss = _run_papermill(command, env, log_path, plan.timeout_s)
+        timeout = plan.timeout_for(name)
+        returncode, peak_rss = _run_papermill(command, env, log_path, timeout)
         wall = time.perf_counter() - clock
         records = read_records(results_file)
 
@@ -490,7 +520,7 @@ def execute(source: Path, plan: Plan) -> Outcome:
         tidy_streams(notebook)
         error = first_error(notebook)
         if returncode is None:
-            status, detail = "timeout", f"stopped after the {plan.timeout_s:.0f} s timeout"
+            status, detail = "timeout", f"stopped after the {timeout:.0f} s timeout"
         elif returncode == 0:
             status, detail = "ok", ""
         else:
@@ -598,8 +628,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--all", action="store_true",
                         help="re-execute every notebook, fresh or not")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="wall-clock limit per notebook, in seconds > 0 "
-                        "(default: 600 smoke, 3600 cpu/gpu)")
+                        help="wall-clock limit per notebook, in seconds > 0 (default: 600 "
+                        f"smoke, 3600 cpu/gpu, or {TIMEOUT_MARGIN} times the notebook's last "
+                        "published run if longer)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"),
                         help="another papermill parameter (VALUE is read as YAML)")
@@ -704,8 +735,8 @@ def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], l
             )
         for name, text in args.parameter:
             parameters[name] = declared[name].check(text)
-    timeout = args.timeout or DEFAULT_TIMEOUT_S[concrete or profiles.AUTO]
-    plan = Plan(root, output_dir, results_dir, root / LOG_DIR, profile, parameters, timeout)
+    plan = Plan(root, output_dir, results_dir, root / LOG_DIR, profile, parameters,
+                args.timeout, DEFAULT_TIMEOUT_S[concrete or profiles.AUTO])
     if args.notebooks or args.all:
         return plan, selected, []
     to_run, to_reuse = [], []
@@ -735,7 +766,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for source in to_run:
             name = notebook_name(root, source)
-            print(f"running {name} (log: {plan.log_path(name)})", flush=True)
+            print(f"running {name} (timeout {plan.timeout_for(name):.0f} s, "
+                  f"log: {plan.log_path(name)})", flush=True)
             outcomes.append(execute(source, plan))
     except Interrupted as stop:
         interrupted = stop
