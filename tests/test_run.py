@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -205,3 +206,23 @@ def test_the_timeout_follows_the_last_published_run(published_toy: Path) -> None
     assert "running 02_new (timeout 3600 s," in done.stdout, done.stdout
     done = run_runner(published_toy, "--profile", "cpu", "--timeout", "900", *SCRATCH, "01_toy")
     assert "running 01_toy (timeout 900 s," in done.stdout, done.stdout
+
+
+def test_outputs_in_book_do_not_make_a_run_modified(tmp_path: Path) -> None:
+    """Executed copies and pages rewritten by earlier runs are not code a notebook runs."""
+    from helpers.run import git_state
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    for path in ("notebooks/01_toy.py", "book/notebooks/01_toy.ipynb", "book/status.md"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("v1\n", "utf-8")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "toy")
+    for path in ("book/notebooks/01_toy.ipynb", "book/status.md"):
+        (tmp_path / path).write_text("v2\n", "utf-8")
+    assert git_state(tmp_path)[1] is False
+    (tmp_path / "notebooks/01_toy.py").write_text("v2\n", "utf-8")
+    assert git_state(tmp_path)[1] is True

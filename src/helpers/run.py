@@ -253,16 +253,21 @@ def notebook_parameters(path: Path) -> dict[str, Parameter]:
 
 
 def git_state(root: Path) -> tuple[str, bool]:
-    """The commit the book is at and whether its tracked files differ from it.
+    """The commit the book is at and whether the tracked files a notebook can run (all but
+    ``book/``) differ from it.
 
-    Outside a git checkout the commit is taken from ``NB_GIT_COMMIT`` when set.
+    ``book/`` holds what runs produce (executed copies, results, generated pages) and the
+    prose pages, none of which a notebook executes: a run that rewrites them, or the runs
+    before it in one invocation, does not make the next one "modified". Outside a git
+    checkout the commit is taken from ``NB_GIT_COMMIT`` when set.
     """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":(exclude)book"],
             cwd=root, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
