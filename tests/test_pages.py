@@ -147,3 +147,11 @@ def test_run_times_go_to_the_front_matter_of_intro_and_overview(book: Path) -> N
     once = pages.with_front_matter(text, {"a": "b"})
     assert "mystnb:\n  x: 1\n" in once and once.endswith("---\n# Page\n")
     assert pages.with_front_matter(once, {"a": "b"}) == once
+
+
+def test_a_one_sided_rule_without_slack_reads_plainly() -> None:
+    comparison = {"source": "000 P4(b)", "rule": "at_most", "tolerance": 0}
+    assert "Accepted: ours at most the reference. " in pages._footnote(comparison, "x", "y")
+    comparison.update(rule="at_least", tolerance=0.5)
+    assert "Accepted: ours at least the reference − 0.5. " in pages._footnote(
+        comparison, "x", "y")

@@ -249,8 +249,9 @@ def _footnote(comparison: dict[str, Any], link: str, scale: str) -> str:
     unit = f" {comparison['unit']}" if comparison.get("unit") else ""
     if comparison["rule"] == "beside":
         rule = "shown beside ours, no verdict"
-    elif comparison["tolerance"] == 0 and comparison["rule"] == "within":
-        rule = "exact agreement"
+    elif comparison["tolerance"] == 0:
+        rule = {"within": "exact agreement", "at_least": "ours at least the reference",
+                "at_most": "ours at most the reference"}[comparison["rule"]]
     else:
         rule = RULE_WORDS[comparison["rule"]].format(
             tolerance=format_number(comparison["tolerance"]) + unit)
