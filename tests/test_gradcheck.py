@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from helpers.gradcheck import (
+    FD_TOL,
+    ROUNDING_TOL,
     GradientCheckError,
     check_gradients,
     numerical_gradient,
@@ -92,3 +94,17 @@ def test_a_loss_that_raises_leaves_x_as_it_was() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         numerical_gradient(loss, x)
     assert np.array_equal(x, [1.0, 2.0])
+
+
+def test_rounding_tolerance_separates_reordered_sums_from_a_wrong_formula() -> None:
+    # the same float64 quantity in two orders of rounding: far below ROUNDING_TOL ...
+    rng = np.random.default_rng(2)
+    A, B = rng.normal(size=(200, 300)), rng.normal(size=(300, 50))
+    by_rows = np.array([[sum(A[i, k] * B[k, j] for k in range(300)) for j in range(3)]
+                        for i in range(3)])
+    assert relative_error(by_rows, (A @ B)[:3, :3]) < ROUNDING_TOL / 1e3
+    # ... and a missing transpose (square, so the shapes fit) far above it
+    C = rng.normal(size=(50, 50))
+    g = rng.normal(size=(4, 50))
+    assert relative_error(g @ C, g @ C.T) > 1e8 * ROUNDING_TOL
+    assert FD_TOL > 1e3 * ROUNDING_TOL  # finite differences carry truncation and rounding

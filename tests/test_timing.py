@@ -12,6 +12,7 @@ from helpers.timing import (
     measure,
     measure_alternately,
     ratio_verdict,
+    round_ratios,
     speed_ratio,
 )
 
@@ -69,3 +70,9 @@ def test_ratio_verdict_has_a_band_of_no_winner() -> None:
     assert [ratio_verdict(r, *words) for r in (1.2, 0.8, 1.05, 1 / 1.05)] == [
         "slower", "faster", "tie", "tie"]
     assert ratio_verdict(1.3, *words, margin=1.5) == "tie"
+
+
+def test_round_ratios_pair_the_runs_of_each_round() -> None:
+    assert round_ratios(Timing((2.0, 6.0)), Timing((1.0, 2.0))) == [2.0, 3.0]
+    with pytest.raises(ValueError, match="paired"):
+        round_ratios(Timing((1.0,)), Timing((1.0, 2.0)))

@@ -44,7 +44,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from helpers import data, plots, profiles, results
-from helpers.gradcheck import numerical_gradient, relative_error
+from helpers.gradcheck import FD_TOL, ROUNDING_TOL, numerical_gradient, relative_error
 
 run = profiles.setup(
     profile,
@@ -171,13 +171,11 @@ def tanh_net_init(d: int, H: int, gen: torch.Generator) -> dict:
 # batch of $N = 8$ Gaussian inputs and targets) we compare all five gradients with autograd
 # and with finite differences (`helpers.gradcheck`, the tested version of the
 # {doc}`previous section's <02_gradient_checking>` checker), and assert that each has the
-# shape of its variable. The tolerances are those argued there: $10^{-10}$ against autograd
-# (rounding only) and $10^{-6}$ against finite differences.
+# shape of its variable. The tolerances are those of `helpers.gradcheck`, argued in
+# sections 1 and 2: $10^{-10}$ against autograd (`ROUNDING_TOL`, rounding only) and
+# $10^{-6}$ against finite differences (`FD_TOL`).
 
 # %%
-FD_TOL = 1e-6
-
-
 def tanh_net_grads_autograd(P: dict, X: torch.Tensor, y: torch.Tensor) -> dict:
     # detach() makes new leaves that share the data (no copy); their .grad is their own
     leaves = {k: v.detach().requires_grad_() for k, v in {**P, "X": X}.items()}
@@ -216,7 +214,7 @@ for _ in range(run.check_trials):
         err_autograd[name] = max(err_autograd.get(name, 0.0),
                                  relative_error(grad, auto[name]))
         err_fd[name] = max(err_fd.get(name, 0.0), relative_error(grad, fd[name]))
-assert max(err_autograd.values()) < 1e-10, err_autograd
+assert max(err_autograd.values()) < ROUNDING_TOL, err_autograd
 assert max(err_fd.values()) < FD_TOL / 10, err_fd
 
 # %% tags=["hide-input"]
@@ -373,7 +371,8 @@ for name, value in {
 # With a test set of under a hundred patients, differences of a few hundredths in test MSE
 # are within noise. What the experiment shows is that hand-written backpropagation trains
 # the network exactly as autograd does, not that the network beats a linear fit.
-# {doc}`Chapter 2 <../02_autodiff>` times the two backward passes against each other.
+# {doc}`Chapter 2 <../02_autodiff/04_mlp_costs>` times the two backward passes against
+# each other.
 #
 # ## What this section showed
 #

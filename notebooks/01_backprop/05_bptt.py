@@ -51,7 +51,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from helpers import plots, profiles, results
-from helpers.gradcheck import numerical_gradient, relative_error
+from helpers.gradcheck import FD_TOL, ROUNDING_TOL, numerical_gradient, relative_error
 
 F64 = torch.float64
 run = profiles.setup(
@@ -303,7 +303,7 @@ def random_rnn_problem(gen: torch.Generator, T: int, n_in=3, n_h=4, n_out=2):
 # {eq}`bp-rnn-powers`. The tolerances are those of {doc}`section 2 <02_gradient_checking>`.
 
 # %%
-FD_TOL, EPS = 1e-6, 1e-6
+EPS = 1e-6
 
 
 def rnn_grads_autograd(P: dict, xs, ys, h0, act: str) -> dict:
@@ -346,7 +346,7 @@ for act in ACTIVATIONS:
                         relative_error(hand["g_h"][t], powers),
                     )
 for (act, against), err in errors.items():
-    tolerance = FD_TOL if against == "finite differences" else 1e-10
+    tolerance = FD_TOL if against == "finite differences" else ROUNDING_TOL
     assert err < tolerance, (act, against, err)
 
 # %% tags=["hide-input"]

@@ -474,9 +474,9 @@ def best_way(costs):
 # $d = 20{,}000$ and $n = 10^7$, no approximate map; (b) the RBF kernel
 # $k(\mathbf{x}, \mathbf{y}) = \exp(-\gamma\|\mathbf{x} - \mathbf{y}\|^2)$, so $D = \infty$,
 # with $d = 32$, $n = 10^7$ and an approximate map of dimension $D_a = 20{,}000$. We count
-# the FLOPs of the maps by the conventions of {doc}`Chapter 2 <../02_autodiff>` ($2Dd$ for
-# the product $W\mathbf{x}$, one per elementwise operation), store numbers in float32 and
-# take 64 GB of memory for a desktop. In scenario (a) the examples themselves take
+# the FLOPs of the maps by the conventions of {doc}`Chapter 2 <../02_autodiff/03_counting>`
+# ($2Dd$ for the product $W\mathbf{x}$, one per elementwise operation), store numbers in
+# float32 and take 64 GB of memory for a desktop. In scenario (a) the examples themselves take
 # $nd \cdot 4$ bytes, {glue:text}`kernel_data_gb_a:,.0f` GB: every way reads them from disk,
 # once for the caches and at every step for ways 1 and 3.
 

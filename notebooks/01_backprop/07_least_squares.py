@@ -20,8 +20,8 @@
 # whose gradient is affine in the weights. This section solves the recursion (problem 5 of
 # 003), proves the formula, and checks it against gradient descent actually run, step by
 # step, at three step sizes. The formula also says how fast the iterates converge, and why
-# a badly conditioned problem is slow; {doc}`chapter 4 <../04_convex_optimization>` takes
-# that story further.
+# a badly conditioned problem is slow;
+# {doc}`chapter 4 <../../chapters/04_convex_optimization>` takes that story further.
 
 # %% tags=["remove-cell"]
 # On Colab (or wherever this book's helpers are missing), install them from the repository.
@@ -124,9 +124,9 @@ run
 # compromise is $\alpha^\star = 2/(\lambda_{\min} + \lambda_{\max})$, with
 # $\rho = (\kappa - 1)/(\kappa + 1)$ for the condition number
 # $\kappa = \lambda_{\max}/\lambda_{\min}$. The number of iterations grows with $\kappa$.
-# {doc}`Chapter 4 <../04_convex_optimization>` runs gradient descent on the data below and
-# watches the error follow these rates, including a step just past $2/\lambda_{\max}$ that
-# diverges along $\mathbf{q}_{\max}$.
+# {doc}`Chapter 4 <../04_convex_optimization/02_least_squares>` runs gradient descent on
+# the data below and watches the error follow these rates, including a step just past
+# $2/\lambda_{\max}$ that diverges along $\mathbf{q}_{\max}$.
 #
 # ## The theorem, checked
 #

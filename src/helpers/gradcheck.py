@@ -16,6 +16,19 @@ of a few 1e-10 on an entry of 1e-7 is an entrywise error of ~1e-3, a false alarm
 float64 a correct gradient gives ~1e-8 normwise, a wrong sign or transpose ~1e-1 or more;
 the default tolerance 1e-6 sits between the two with room on each side. Kinks such as
 ReLU's at 0 can land inside the difference interval: keep inputs away from them.
+
+The same relative error is the book's one measure for every other comparison of two
+gradients (or of any two arrays meant to be equal), with one of two tolerances:
+
+- :data:`FD_TOL` (1e-6) against finite differences, for the reason above;
+- :data:`ROUNDING_TOL` (1e-10) between two float64 computations of the same quantity that
+  differ only in the order of their roundings (a hand-written formula against autograd, an
+  engine against PyTorch). Each rounding has a relative error of at most u = 2^-53 ~ 1.1e-16,
+  and a sum of k terms errs by at most about k u times the sum of their magnitudes; for the
+  graphs of this book (sums of up to ~1e5 terms, mild cancellation) that is ~1e-12 at worst,
+  and measured errors are ~1e-16 to 1e-14. 1e-10 leaves a hundredfold margin above that bound,
+  and sits eight orders of magnitude below the error of a wrong sign or a missing transpose
+  (~1e-2 or more), so it neither fails a right formula nor passes a wrong one.
 """
 
 from __future__ import annotations
@@ -27,6 +40,10 @@ import numpy as np
 import torch
 
 FLOOR = 1e-8
+#: Tolerance of a comparison with finite differences in float64 (see the module docstring).
+FD_TOL = 1e-6
+#: Tolerance of a comparison of two float64 computations that differ only in rounding.
+ROUNDING_TOL = 1e-10
 
 
 class GradientCheckError(AssertionError):
@@ -96,7 +113,7 @@ def check_gradients(
     grads: Mapping[str, Any],
     *,
     eps: float = 1e-6,
-    tol: float = 1e-6,
+    tol: float = FD_TOL,
     samples: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:

@@ -104,6 +104,18 @@ def speed_ratio(slow: Timing, fast: Timing) -> float:
     return slow.seconds / fast.seconds
 
 
+def round_ratios(slow: Timing, fast: Timing) -> list[float]:
+    """The ratio slow / fast of each round, for two results of one ``measure_alternately``
+    call with ``repeat=1`` (its i-th runs were taken in the same round, so they pair up).
+
+    Their range shows how much a ratio of medians could move with the state of the machine.
+    """
+    if len(slow.runs) != len(fast.runs):
+        raise ValueError(f"the timings have {len(slow.runs)} and {len(fast.runs)} runs: not "
+                         "paired by round")
+    return [s / f for s, f in zip(slow.runs, fast.runs, strict=True)]
+
+
 def ratio_verdict(ratio: float, above: str, below: str, within: str, margin: float = 1.1) -> str:
     """Words for a time ratio that timing noise may blur: ``above`` if it exceeds ``margin``,
     ``below`` if it is under ``1 / margin``, else ``within`` (no clear winner)."""
