@@ -15,7 +15,7 @@
 # ---
 
 # %% [markdown]
-# # Logistic regression: $L$, $m$ and $\kappa$ computed, not guessed
+# # Logistic regression: its condition number computed, not guessed
 #
 # The theory of {doc}`section 1 <01_smoothness_convexity>` speaks of two constants, $L$ and
 # $m$. On most problems they are unknown and one tunes a step size instead. This section
