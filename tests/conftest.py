@@ -125,12 +125,18 @@ def toy_book(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def environment(**overrides: str) -> dict[str, str]:
+    """This process's environment without NB_PROFILE (which `make test` sets), plus
+    ``overrides``: what a command run by a test sees."""
+    base = {k: v for k, v in os.environ.items() if k != "NB_PROFILE"}
+    return {**base, **overrides}
+
+
 def run_runner(root: Path, *args: str, env: dict[str, str] | None = None,
                timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """``python -m helpers.run ARGS`` in ``root`` with NB_PROFILE cleared unless given."""
-    base = {k: v for k, v in os.environ.items() if k != "NB_PROFILE"}
     return subprocess.run(
-        [sys.executable, "-m", "helpers.run", *args], cwd=root, env={**base, **(env or {})},
+        [sys.executable, "-m", "helpers.run", *args], cwd=root, env=environment(**(env or {})),
         capture_output=True, text=True, timeout=timeout,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, TESTS_DIR
+from conftest import REPO_ROOT, TESTS_DIR, environment
 
 from helpers import profiles, results
 
@@ -143,8 +142,7 @@ def _pytest_probe(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_plain_pytest_runs_notebooks_at_the_smoke_profile() -> None:
     """`pytest --nbval` as a reader types it: the kernels inherit pytest's environment, in
     which the repository's conftest.py has put NB_PROFILE=smoke unless it was set."""
-    env = {k: v for k, v in os.environ.items() if k != "NB_PROFILE"}
-    done = _pytest_probe(env)
+    done = _pytest_probe(environment())
     assert done.returncode == 0, done.stdout + done.stderr
-    done = _pytest_probe({**env, "NB_PROFILE": "cpu"})
+    done = _pytest_probe(environment(NB_PROFILE="cpu"))
     assert done.returncode == 1 and "'cpu'" in done.stdout, done.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from conftest import TOY_PASSING, run_runner, write_notebook
+from conftest import TOY_PASSING, environment, run_runner, write_notebook
 
 from helpers import files, integrity, pages
 from helpers.run import main, read_provenance, results_mismatch
@@ -42,8 +41,7 @@ def _environment(root: Path) -> dict[str, str]:
     """The runner's environment: its own temp folder (to find scratch leftovers) and the
     file in which the kernel writes its pid."""
     (root / "tmp").mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "NB_PROFILE"}
-    return {**env, "TMPDIR": str(root / "tmp"), "KERNEL_PID_FILE": str(root / "kernel.pid")}
+    return environment(TMPDIR=str(root / "tmp"), KERNEL_PID_FILE=str(root / "kernel.pid"))
 
 
 def _start_runner(root: Path, *args: str) -> subprocess.Popen[str]:

@@ -335,20 +335,22 @@ def render_pages(root: Path) -> dict[Path, str]:
 
 
 def write_pages(root: Path) -> list[Path]:
-    """Regenerate the generated pages and front matters; returns the paths written."""
-    pages = render_pages(root)
-    for path, text in pages.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.is_file() or path.read_text("utf-8") != text:
-            write_atomically(path, text)
+    """Regenerate the generated pages and front matters; returns the paths written.
+
+    It holds the results folder's lock, so it never reads results that a runner is
+    writing (the runner writes a copy and its results under the same lock).
+    """
+    with locked(root / RESULTS_DIR):
+        pages = render_pages(root)
+        for path, text in pages.items():
+            if not path.is_file() or path.read_text("utf-8") != text:
+                write_atomically(path, text)
     return list(pages)
 
 
 def main() -> int:
     root = find_root()
-    with locked(root / RESULTS_DIR):  # not while a runner writes results
-        written = write_pages(root)
-    for path in written:
+    for path in write_pages(root):
         print(f"wrote {path.relative_to(root)}")
     return 0
 

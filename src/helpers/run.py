@@ -386,16 +386,28 @@ class Plan:
             self.default_timeout_s)
 
 
+def recorded_provenance(results: Path) -> dict[str, Any]:
+    """The provenance a results file records; OSError if it cannot be read, ValueError if it
+    is not a results file (not JSON, or not an object)."""
+    summary = json.loads(results.read_text("utf-8"))
+    if not isinstance(summary, dict):
+        raise ValueError(f"{results} holds no JSON object")
+    return summary.get("provenance", {})
+
+
+def _ran_at(provenance: dict[str, Any], profile: str | None) -> bool:
+    """Whether a run counts as one at the requested ``profile`` (None or auto: any)."""
+    return profile in (None, profiles.AUTO) or provenance.get("profile") == profile
+
+
 def last_run_time(results: Path, profile: str | None) -> float | None:
     """The wall time of the passing run a results file records, if it ran at ``profile``
     (any profile when None or auto); None if there is none."""
     try:
-        provenance = json.loads(results.read_text("utf-8")).get("provenance", {})
-    except (OSError, ValueError, AttributeError):
+        provenance = recorded_provenance(results)
+    except (OSError, ValueError):
         return None
-    if provenance.get("status") != "ok":
-        return None
-    if profile not in (None, profiles.AUTO) and provenance.get("profile") != profile:
+    if provenance.get("status") != "ok" or not _ran_at(provenance, profile):
         return None
     wall = provenance.get("wall_time_s")
     return float(wall) if isinstance(wall, int | float) and wall > 0 else None
@@ -409,10 +421,10 @@ def results_mismatch(provenance: dict[str, Any], results: Path) -> str | None:
     """Why the results file does not belong to the run whose copy has ``provenance`` (None
     if it does): it is missing, unreadable, or from another run."""
     try:
-        recorded = json.loads(results.read_text("utf-8")).get("provenance", {})
+        recorded = recorded_provenance(results)
     except FileNotFoundError:
         return "it has no results file"
-    except (OSError, ValueError, AttributeError) as error:
+    except (OSError, ValueError) as error:
         return f"its results file cannot be read ({type(error).__name__})"
     differing = [key for key in RUN_IDENTITY if recorded.get(key) != provenance.get(key)]
     if differing:
@@ -432,7 +444,7 @@ def is_fresh(source: Path, executed: Path, results: Path, profile: str | None) -
         return False
     if results_mismatch(provenance, results) is not None:
         return False
-    return profile in (None, profiles.AUTO) or provenance.get("profile") == profile
+    return _ran_at(provenance, profile)
 
 
 def _papermill_command(source: Path, output: Path, scratch: Path, plan: Plan) -> list[str]:
@@ -496,6 +508,8 @@ def execute(source: Path, plan: Plan) -> Outcome:
     output = executed_path(plan.root, name, plan.output_dir)
     results_path_ = results_path(plan.root, name, plan.results_dir)
     log_path = plan.log_path(name)
+    timeout = plan.timeout_for(name)
+    print(f"running {name} (timeout {timeout:.0f} s, log: {log_path})", flush=True)
     for folder in (output.parent, results_path_.parent, log_path.parent):
         folder.mkdir(parents=True, exist_ok=True)
     hashed = source_hash(source)
@@ -513,7 +527,6 @@ def execute(source: Path, plan: Plan) -> Outcome:
         started = datetime.now(timezone.utc)
         clock = time.perf_counter()
         command = _papermill_command(source, partial, Path(scratch), plan)
-        timeout = plan.timeout_for(name)
         returncode, peak_rss = _run_papermill(command, env, log_path, timeout)
         wall = time.perf_counter() - clock
         records = read_records(results_file)
@@ -771,8 +784,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for source in to_run:
             name = notebook_name(root, source)
-            print(f"running {name} (timeout {plan.timeout_for(name):.0f} s, "
-                  f"log: {plan.log_path(name)})", flush=True)
             outcomes.append(execute(source, plan))
     except Interrupted as stop:
         interrupted = stop
@@ -782,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes.sort(key=lambda outcome: outcome.name)
 
     if plan.results_dir == (root / RESULTS_DIR).resolve():
-        with locked(plan.results_dir), _signals_deferred():
+        with _signals_deferred():
             pages.write_pages(root)
     if interrupted is not None:
         print(f"interrupted ({interrupted}) while running {name}: it was stopped, kernel "
