@@ -1,6 +1,7 @@
 # The two commands of the README, and the set-up they share.
 #   make book   execute the notebooks whose executed copy is missing or stale, render the HTML
 #   make test   the whole test suite (smoke profile)
+#   make test-colab   the Colab install in a fresh venv (minutes; not part of make test)
 # Both create .venv and install into it on first use (and again when the pins change).
 
 SHELL := /bin/bash
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 SHARED_DATA := $(abspath ../shared/data)
 export NB_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
-.PHONY: book test venv lint freeze clean
+.PHONY: book test test-colab venv lint freeze clean
 
 venv: $(VENV)/.installed
 
@@ -29,6 +30,10 @@ book: venv
 
 test: venv
 	NB_PROFILE=smoke $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Colab path: a fresh venv with Colab's packages, the install cell, one section (minutes).
+test-colab: venv
+	NB_PROFILE=smoke $(BIN)/python -m pytest -m colab tests/test_colab_install.py $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check src tests notebooks

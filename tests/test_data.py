@@ -601,3 +601,49 @@ def test_downloads_respect_the_umask(mirror, empty_nb_data, server, monkeypatch)
     finally:
         os.umask(previous)
     assert dest.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_large_file_is_hashed_once_until_it_changes(
+    empty_nb_data, server, tmp_path, monkeypatch
+):
+    """The 1.9 GB TinyStories file was hashed at every load; now once, with a stamp that a
+    change of size or modification time invalidates."""
+    base, root, _ = server
+    digest = hashlib.sha256(STORIES.encode()).hexdigest()
+    _hub_file(monkeypatch, root, base, STORIES, digest)
+    monkeypatch.setattr(data, "VERIFY_ONCE_BYTES", 1)  # every file counts as large
+    hashed = []
+    real_sha256 = data._sha256
+    monkeypatch.setattr(data, "_sha256", lambda p, gz: hashed.append(p) or real_sha256(p, gz))
+
+    assert data.load_tinystories("valid") == STORIES_PARSED  # downloaded: hashed once
+    cached = tmp_path / "cache" / "tinystories" / "TinyStories-valid.txt"
+    assert len(hashed) == 1 and data.verified_stamp(cached).is_file()
+    assert data.load_tinystories("valid") == STORIES_PARSED
+    assert data.load_tinystories("valid", max_stories=1) == STORIES_PARSED[:1]
+    assert len(hashed) == 1  # the stamp vouches for the unchanged file
+
+    cached.write_bytes(STORIES.replace("Last", "Lost").encode())  # same size, new mtime
+    os.utime(cached, ns=(1, 1))
+    with pytest.raises(CorruptDatasetError, match=f"expected sha256 {digest}"):
+        data.load_tinystories("valid")
+    assert len(hashed) == 2
+
+
+def test_a_small_file_is_hashed_at_every_load(from_mirror, monkeypatch):
+    hashed = []
+    real_sha256 = data._sha256
+    monkeypatch.setattr(data, "_sha256", lambda p, gz: hashed.append(p) or real_sha256(p, gz))
+    data.load_tinystories("sample")
+    data.load_tinystories("sample")
+    assert len(hashed) == 2
+    assert not list(from_mirror.glob("tinystories/*.verified"))
+
+
+def test_the_full_tinystories_offline_names_the_sample(empty_nb_data):
+    with pytest.raises(DatasetNotFoundError) as caught:
+        data.load_tinystories("train", max_stories=10)
+    message = str(caught.value)
+    assert "could not be downloaded" in message  # the usual report of where it looked
+    assert '`tinystories = "sample"`' in message
+    assert "-p tinystories sample" in message

@@ -52,7 +52,7 @@ def glue_figure(name: str, fig: plt.Figure) -> None:
     Closing matters: the inline backend would otherwise draw the figure a second time, without
     a caption, at the end of the cell that made it.
     """
-    from myst_nb import glue  # imported late: importing myst_nb pulls in Sphinx
+    from helpers.glue import glue
 
     glue(name, fig, display=False)
     plt.close(fig)

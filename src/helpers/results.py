@@ -99,7 +99,7 @@ def _emit(entry: dict[str, Any]) -> None:
 
 
 def _glue(name: str, value: Any) -> None:
-    from myst_nb import glue  # imported late: importing myst_nb pulls in Sphinx
+    from helpers.glue import glue
 
     glue(name, value, display=False)
 
