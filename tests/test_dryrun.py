@@ -1,0 +1,120 @@
+"""helpers.dryrun: capped loops, what they record, and the dry-run command on a toy book."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import environment, write_notebook
+
+from helpers import dryrun, results
+
+
+@pytest.fixture
+def records(monkeypatch, tmp_path):
+    """The dry-loop records a capped loop writes, read back as a list."""
+    sink = tmp_path / "results.jsonl"
+    monkeypatch.setenv(results.RESULTS_ENV, str(sink))
+
+    def read():
+        if not sink.exists():
+            return []
+        return [e for e in map(json.loads, sink.read_text().splitlines())
+                if e["kind"] == "dry_loop"]
+
+    return read
+
+
+def test_outside_a_dry_run_the_loop_is_untouched(monkeypatch, records):
+    monkeypatch.delenv(dryrun.DRY_RUN_ENV, raising=False)
+    steps = range(1000)
+    assert dryrun.capped(steps) is steps
+    assert records() == []
+
+
+def test_a_dry_run_caps_times_and_counts_nested_loops(monkeypatch, records):
+    monkeypatch.setenv(dryrun.DRY_RUN_ENV, "2")
+    seen = []
+    for epoch in dryrun.capped(range(30)):  # 30 epochs of 400 batches
+        for batch in dryrun.capped(range(400)):
+            seen.append((epoch, batch))
+    for _ in dryrun.capped(iter(range(10**6)), total=500, what="evaluations"):
+        pass
+    assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    loops = records()
+    updates = [e for e in loops if e["what"] == "updates"]
+    assert {e["full_iterations"] for e in updates} == {12_000}  # epochs x batches, each pass
+    assert all(e["iterations_run"] == 2 and e["seconds_per_iteration"] >= 0 for e in updates)
+    (sweep,) = [e for e in loops if e["what"] == "evaluations"]
+    assert sweep["full_iterations"] == 500
+
+
+def test_a_loop_that_breaks_early_is_still_recorded(monkeypatch, records):
+    monkeypatch.setenv(dryrun.DRY_RUN_ENV, "3")
+    for _step in dryrun.capped(range(100)):
+        break
+    (entry,) = records()
+    assert entry["full_iterations"] == 100 and entry["iterations_run"] == 0
+
+
+def test_an_unknown_length_is_reported_not_guessed(monkeypatch, records):
+    monkeypatch.setenv(dryrun.DRY_RUN_ENV, "2")
+    assert list(dryrun.capped(iter(range(50)))) == [0, 1]
+    row = dryrun.summarize("toy", "ok", "", 1.0, None, records())
+    assert row.updates is None and row.training_s is None
+    assert "unknown" in dryrun.table([row])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_a_bad_iteration_count_is_refused(monkeypatch, value):
+    monkeypatch.setenv(dryrun.DRY_RUN_ENV, value)
+    with pytest.raises(ValueError, match="positive number of iterations"):
+        dryrun.capped(range(3))
+
+
+def test_the_table_adds_the_loops_of_a_notebook():
+    loops = [
+        {"kind": "dry_loop", "what": "updates", "full_iterations": 1000,
+         "seconds_per_iteration": 0.02},
+        {"kind": "dry_loop", "what": "updates", "full_iterations": 3000,
+         "seconds_per_iteration": 0.01},
+        {"kind": "dry_loop", "what": "evaluations", "full_iterations": 10,
+         "seconds_per_iteration": 1.5},
+    ]
+    row = dryrun.summarize("05_cnn_ood/04_models", "ok", "", 12.0, 2 << 30, loops)
+    assert row.updates == 4000
+    assert row.training_s == pytest.approx(50.0)
+    assert row.seconds_per_update == pytest.approx(0.0125)
+    assert row.evaluation_s == pytest.approx(15.0)
+    assert "| 05_cnn_ood/04_models | 4,000 | 0.0125 |" in dryrun.table([row])
+
+
+TOY_TRAINING = '''\
+# %%
+import time
+
+from helpers import profiles
+from helpers.dryrun import capped
+
+run = profiles.setup(profile, seed=3, steps=(5, 50, 100_000))
+
+# %%
+for step in capped(range(run.steps)):
+    time.sleep(0.01)
+loss = 1.0
+assert loss < 0.1, "a quality bound a dry run cannot meet (removed by PYTHONOPTIMIZE)"
+'''
+
+
+def test_the_command_dry_runs_the_full_scale_and_writes_nothing_to_the_book(toy_book):
+    write_notebook(toy_book / "notebooks" / "01_toy", "01_training", TOY_TRAINING)
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers.dryrun", "--updates", "3"], cwd=toy_book,
+        env=environment(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 01_toy/"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "100,000"  # the gpu profile's steps, not the 3 that ran
+    assert 0.005 < float(cells[2]) < 0.5  # the 10 ms sleep, per update
+    assert cells[-1].startswith("ok")
+    assert not (toy_book / "book").exists()
