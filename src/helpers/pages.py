@@ -50,7 +50,9 @@ executed copy. The tables below say how each one was run.
 - **Scale**: the settings a notebook ran with. *reduced* is the scale meant for a laptop
   (the `cpu` profile of {doc}`setup`); *full* is the scale of the source problems, meant for
   a GPU (the `gpu` profile). *full, on a CPU* means that full scale was run on purpose on a
-  machine without a GPU, so its time is what that scale costs there.
+  machine without a GPU, so its time is what that scale costs there. A chapter publishes
+  the smaller scale that gives its sources' numbers (the {doc}`reproduction` page shows each
+  comparison): reduced where that suffices, full where only full scale does.
 - **Time** and **Peak memory**: the wall time of the whole notebook and the most memory its
   process held at once (resident memory, RSS); on a GPU also the most GPU memory allocated.
 - **Run**: the date and the commit of the book the run started from. *(modified)* means the
