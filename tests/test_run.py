@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from conftest import TOY_PASSING, run_runner, write_notebook
 
+from helpers import run
 from helpers.run import read_provenance, source_hash, tidy_streams
 
 SCRATCH = ("--output-dir", "out", "--results-dir", "res")
@@ -226,3 +227,15 @@ def test_outputs_in_book_do_not_make_a_run_modified(tmp_path: Path) -> None:
     assert git_state(tmp_path)[1] is False
     (tmp_path / "notebooks/01_toy.py").write_text("v2\n", "utf-8")
     assert git_state(tmp_path)[1] is True
+
+
+def test_a_chapter_name_stands_for_its_sections_in_order(toy_book: Path) -> None:
+    chapter = toy_book / "notebooks" / "02_chapter"
+    for name in ("02_second", "01_first"):
+        write_notebook(chapter, name, "# %%\nprint('hello')\n")
+    expected = [chapter / "01_first.ipynb", chapter / "02_second.ipynb"]
+    assert run.resolve_notebooks(toy_book, "02_chapter") == expected
+    assert run.resolve_notebooks(toy_book, str(chapter)) == expected
+    assert run.resolve_notebooks(toy_book, "02_chapter/02_second") == expected[1:]
+    with pytest.raises(run.RunnerError, match="no notebook '03_missing'"):
+        run.resolve_notebooks(toy_book, "03_missing")

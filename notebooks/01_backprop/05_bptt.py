@@ -82,10 +82,10 @@ run
 # $\mathbf{y}_t\in\mathbb{R}^2$, so $\mathbf{W}_{hx}$ is $4\times 3$, $\mathbf{W}_{hh}$ is
 # $4\times 4$ and $\mathbf{W}_{hy}$ is $2\times 4$. The source's activation $\psi$ is the
 # identity (a linear RNN); we keep $\psi$ general, because the language model of
-# {doc}`chapter 6 <../06_rnn_attention>` uses $\psi = \tanh$. The source leaves the initial
-# state $\mathbf{h}_0$ unspecified. It is often zero, which makes the $t = 1$ term of
-# $\partial J/\partial\mathbf{W}_{hh}$ vanish; we take a random $\mathbf{h}_0$ so that the
-# checks exercise that term too.
+# {doc}`chapter 6 <../../chapters/06_rnn_attention>` uses $\psi = \tanh$. The source
+# leaves the initial state $\mathbf{h}_0$ unspecified. It is often zero, which makes the
+# $t = 1$ term of $\partial J/\partial\mathbf{W}_{hh}$ vanish; we take a random
+# $\mathbf{h}_0$ so that the checks exercise that term too.
 #
 # Unrolling the loop in time turns the recurrence into a graph with one copy of the cell per
 # step and the weights shared between the copies ({numref}`fig-bp-rnn-unrolled`).

@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.updates < 1:
         parser.error("--updates must be at least 1")
     root = find_root(Path.cwd())
-    sources = ([runner.resolve_notebook(root, n) for n in args.notebooks] if args.notebooks
+    sources = ([p for n in args.notebooks for p in runner.resolve_notebooks(root, n)]
+               if args.notebooks
                else [s for s in source_notebooks(root) if _uses_capped(s.with_suffix(".py"))])
     if not sources:
         parser.error("no notebook uses capped(): nothing to dry-run")

@@ -110,6 +110,18 @@ def source_hash(path: str | os.PathLike[str]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def resolve_notebooks(root: Path, name: str) -> list[Path]:
+    """The notebooks ``name`` stands for: a chapter's folder (``06_rnn_attention`` or its
+    path) stands for its sections, in order; anything else for one notebook."""
+    folder = root / NOTEBOOKS_DIR
+    for candidate in (folder / name, Path(name)):
+        if candidate.is_dir() and candidate.resolve().parent == folder.resolve():
+            sections = sorted(candidate.glob("*.ipynb"))
+            if sections:
+                return [path.resolve() for path in sections]
+    return [resolve_notebook(root, name)]
+
+
 def resolve_notebook(root: Path, name: str) -> Path:
     """A notebook named by name (``01_backprop/01_chain_rule``), by its file name alone when
     that is unique (``01_chain_rule``), or by path; the ``.py`` twin maps to its ``.ipynb``."""
@@ -640,7 +652,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Execute notebooks with papermill into the book, with provenance.",
     )
     parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
-                        help="names (03_mlps) or paths; default: every stale or missing one")
+                        help="names (03_mlps/01_numpy_mlp), chapters (03_mlps: every "
+                        "section) or paths; default: every stale or missing one")
     parser.add_argument("--profile", help=f"one of {', '.join(profiles.VALID_NAMES)} "
                         "(default: NB_PROFILE if set, else auto)")
     parser.add_argument("--all", action="store_true",
@@ -734,7 +747,7 @@ def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], l
     if any(name == "profile" for name, _ in args.parameter):
         raise RunnerError("give the profile with --profile, not -p profile")
 
-    selected = [resolve_notebook(root, name) for name in args.notebooks]
+    selected = [path for name in args.notebooks for path in resolve_notebooks(root, name)]
     if not selected:
         selected = source_notebooks(root)
     parameters: dict[str, Any] = {}
