@@ -48,9 +48,8 @@ profile = None
 tinystories: Literal["sample", "full"] | None = None
 
 # %% tags=["hide-input"]
-from myst_nb import glue
-
 from helpers import profiles, results
+from helpers.glue import glue
 
 run = profiles.setup(
     profile,

@@ -43,9 +43,8 @@ except ImportError:
 profile = None
 
 # %% tags=["hide-input"]
-from myst_nb import glue
-
 from helpers import profiles, results
+from helpers.glue import glue
 
 run = profiles.setup(
     profile,

@@ -45,9 +45,8 @@ profile = None
 tinystories: Literal["sample", "full"] | None = None
 
 # %% tags=["hide-input"]
-from myst_nb import glue
-
 from helpers import profiles, results
+from helpers.glue import glue
 from helpers.lessons.rnn_attention import load_corpus, make_model
 
 run = profiles.setup(

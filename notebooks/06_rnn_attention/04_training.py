@@ -51,9 +51,9 @@ import math
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.rnn_attention import lm_loss, load_corpus, make_model, unigram_baseline
 
 run = profiles.setup(
@@ -143,6 +143,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from helpers.dryrun import capped
+
 
 def sequence_order(n_train: int, n_sequences: int, seed: int) -> torch.Tensor:
     """Indices of the training sequences to visit: a fresh permutation per pass."""
@@ -175,6 +177,8 @@ def sequence_losses(model, sequences: torch.Tensor, batch: int = 256) -> torch.T
 # loop counts sequences, evaluates at the requested points and times the updates alone.
 # It also records the standard error of the difference between the two subsets' losses,
 # so that a gap between training and validation loss can be read against its noise.
+# (`capped` is `range` itself, except in a dry run (see the README), where it runs a few
+# updates.)
 
 # %% tags=["save"]
 def update(model, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> None:
@@ -206,25 +210,28 @@ def train(model, corpus, evals: dict, n_sequences: int, batch: int, points: list
                                            + val_losses.var() / len(val_losses)))
         history["seconds"].append(seconds)
 
-    seconds = 0.0
-    log_losses(0, seconds)  # the untrained model: every curve starts at 0 sequences
-    for b in tqdm(range(n_batches), desc=desc, leave=False):
+    seen, seconds = 0, 0.0
+    log_losses(seen, seconds)  # the untrained model: every curve starts at 0 sequences
+    for b in tqdm(capped(range(n_batches)), desc=desc, leave=False):
         start = time.perf_counter()
         x = corpus.train_seqs[order[b * batch : (b + 1) * batch]].to(device)
         update(model, optimizer, x)
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds += time.perf_counter() - start  # training only, evaluation excluded
-        if (b + 1) * batch in points:
-            log_losses((b + 1) * batch, seconds)
-    history["passes"] = n_batches * batch / len(corpus.train_seqs)
+        seen = (b + 1) * batch
+        if seen in points:
+            log_losses(seen, seconds)
+    if history["seen"][-1] != seen:  # every curve ends at the last update
+        log_losses(seen, seconds)
+    history["passes"] = seen / len(corpus.train_seqs)
     return history
 
 
 # %% [markdown]
-# Three pieces of bookkeeping, collapsed: `eval_subsets` draws the fixed subsets,
-# `validation_points` the points at each tenth of a run, and `upto` cuts a shorter run out
-# of a longer one's history.
+# The bookkeeping, collapsed: `eval_subsets` draws the fixed subsets,
+# `validation_points` the points at each tenth of a run, and `upto` (with `at_point`) cuts
+# a shorter run out of a longer one's history.
 
 # %% tags=["save", "hide-input"]
 def eval_subsets(corpus, n: int, seed: int) -> dict:
@@ -242,9 +249,14 @@ def validation_points(n_sequences: int, batch: int) -> list[int]:
     return sorted({math.ceil(k * n_batches / 10) * batch for k in range(1, 11)})
 
 
+def at_point(history: dict, seen: int) -> int:
+    """The index of the last evaluation of `history` after at most `seen` sequences."""
+    return max(i for i, s in enumerate(history["seen"]) if s <= seen)
+
+
 def upto(history: dict, points: list[int]) -> dict:
     """A shorter run of the same setting: a longer run's history at 0 and `points`."""
-    keep = [history["seen"].index(p) for p in [0, *points]]
+    keep = [at_point(history, p) for p in [0, *points]]
     return {k: [history[k][i] for i in keep]
             for k in ("seen", "train", "val", "gap_se", "seconds")}
 
@@ -301,7 +313,7 @@ prefix_gap = abs(short["val"][-1] - upto(base, short_points)["val"][-1])
 
 # %%
 counts = sorted(run.count_sweep)
-at_count = {n: base["seen"].index(math.ceil(n / run.base_batch) * run.base_batch)
+at_count = {n: at_point(base, math.ceil(n / run.base_batch) * run.base_batch)
             for n in counts}
 count_val = {n: base["val"][i] for n, i in at_count.items()}
 smallest_step = min(abs(count_val[a] - count_val[b])

@@ -50,9 +50,9 @@ import math
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.rnn_attention import (
     eval_subsets,
     load_corpus,

@@ -51,9 +51,9 @@ import re
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.rnn_attention import (
     bits_per_char,
     eval_subsets,

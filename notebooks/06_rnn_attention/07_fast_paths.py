@@ -47,10 +47,10 @@ tinystories: Literal["sample", "full"] | None = None
 # %% tags=["hide-input"]
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 from torch import nn
 
 from helpers import profiles, results
+from helpers.glue import glue
 from helpers.lessons.rnn_attention import lm_loss, load_corpus, make_model
 from helpers.timing import measure, speed_ratio
 

@@ -338,6 +338,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from helpers.dryrun import capped
+
 
 def sequence_order(n_train: int, n_sequences: int, seed: int) -> torch.Tensor:
     """Indices of the training sequences to visit: a fresh permutation per pass."""
@@ -394,18 +396,21 @@ def train(model, corpus, evals: dict, n_sequences: int, batch: int, points: list
                                            + val_losses.var() / len(val_losses)))
         history["seconds"].append(seconds)
 
-    seconds = 0.0
-    log_losses(0, seconds)  # the untrained model: every curve starts at 0 sequences
-    for b in tqdm(range(n_batches), desc=desc, leave=False):
+    seen, seconds = 0, 0.0
+    log_losses(seen, seconds)  # the untrained model: every curve starts at 0 sequences
+    for b in tqdm(capped(range(n_batches)), desc=desc, leave=False):
         start = time.perf_counter()
         x = corpus.train_seqs[order[b * batch : (b + 1) * batch]].to(device)
         update(model, optimizer, x)
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds += time.perf_counter() - start  # training only, evaluation excluded
-        if (b + 1) * batch in points:
-            log_losses((b + 1) * batch, seconds)
-    history["passes"] = n_batches * batch / len(corpus.train_seqs)
+        seen = (b + 1) * batch
+        if seen in points:
+            log_losses(seen, seconds)
+    if history["seen"][-1] != seen:  # every curve ends at the last update
+        log_losses(seen, seconds)
+    history["passes"] = seen / len(corpus.train_seqs)
     return history
 
 
@@ -424,8 +429,13 @@ def validation_points(n_sequences: int, batch: int) -> list[int]:
     return sorted({math.ceil(k * n_batches / 10) * batch for k in range(1, 11)})
 
 
+def at_point(history: dict, seen: int) -> int:
+    """The index of the last evaluation of `history` after at most `seen` sequences."""
+    return max(i for i, s in enumerate(history["seen"]) if s <= seen)
+
+
 def upto(history: dict, points: list[int]) -> dict:
     """A shorter run of the same setting: a longer run's history at 0 and `points`."""
-    keep = [history["seen"].index(p) for p in [0, *points]]
+    keep = [at_point(history, p) for p in [0, *points]]
     return {k: [history[k][i] for i in keep]
             for k in ("seen", "train", "val", "gap_se", "seconds")}
