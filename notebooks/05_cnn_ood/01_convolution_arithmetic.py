@@ -45,11 +45,11 @@ profile = None
 import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
-from myst_nb import glue
 from torch import nn
 
 from helpers import profiles, results
 from helpers.exactness import float32_exact
+from helpers.glue import glue
 from helpers.timing import measure, speed_ratio
 
 run = profiles.setup(

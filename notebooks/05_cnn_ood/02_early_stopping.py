@@ -43,9 +43,9 @@ profile = None
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 
 run = profiles.setup(
     profile,
@@ -146,16 +146,20 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 # (`loss.item()`) would make a GPU wait for every step to finish before queuing the next.
 # The loop therefore adds the losses up on the device and reads the sum once, at the end
 # of the epoch. `augment`, a transform of each mini-batch, is used in
-# {doc}`section 4 <04_three_models>`.
+# {doc}`section 4 <04_three_models>`. `capped` returns its argument itself, except in a dry
+# run (see the README), where it runs a few updates.
 
 # %% tags=["save"]
+from helpers.dryrun import capped
+
+
 def train_epoch(model, opt, x, y, batch_size: int, gen: torch.Generator,
                 augment=None) -> float:
     """One pass over (x, y) in a random order; returns the mean mini-batch loss."""
     model.train()
     order = torch.randperm(len(y), generator=gen).to(x.device)
     total = torch.zeros((), device=x.device)  # summed on the device: no sync per step
-    for start in range(0, len(y), batch_size):
+    for start in capped(range(0, len(y), batch_size)):
         rows = order[start: start + batch_size]
         xb = x[rows] if augment is None else augment(x[rows], gen)
         loss = F.cross_entropy(model(xb), y[rows])
@@ -207,7 +211,7 @@ es_model = MLP().to(device)
 es_opt = torch.optim.SGD(es_model.parameters(), lr=0.01)
 es_gen = torch.Generator().manual_seed(run.seed)
 es_log = {"loss": [], "train": [], "val": [], "test": []}
-for _ in range(run.es_epochs):
+for _ in capped(range(run.es_epochs)):
     es_log["loss"].append(train_epoch(es_model, es_opt, *fm["train"], 5, es_gen))
     for part in ("train", "val", "test"):
         es_log[part].append(100 * accuracy(es_model, *fm[part]))
@@ -225,7 +229,7 @@ if run.profile != "smoke":  # 2 epochs are too few to show any of this
     assert val_drops >= 3  # the validation curve is not monotone: it fluctuates
 
 # %% tags=["hide-input"]
-es_epochs = np.arange(1, run.es_epochs + 1)
+es_epochs = np.arange(1, len(es_log["val"]) + 1)
 fig, ax = plots.figure(width=6.5, height=3.8)
 for part, marker, label in (("train", "o", "training"), ("val", "s", "validation"),
                             ("test", "^", "test")):

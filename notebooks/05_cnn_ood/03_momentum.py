@@ -45,10 +45,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
-from myst_nb import glue
 from torch import nn
 
 from helpers import plots, profiles, results
+from helpers.dryrun import capped
+from helpers.glue import glue
 from helpers.lessons.cnn_ood import MLP, accuracy, fashion_split, train_epoch
 
 run = profiles.setup(
@@ -129,7 +130,7 @@ for alpha in ALPHAS:
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=alpha)
     gen = torch.Generator().manual_seed(run.seed)
     losses = [train_epoch(model, opt, *fm["train"], 5, gen)
-              for _ in range(run.momentum_epochs)]
+              for _ in capped(range(run.momentum_epochs))]
     momentum_runs[alpha] = {"loss": losses, "test": 100 * accuracy(model, *fm["test"]),
                             "train": 100 * accuracy(model, *fm["train"])}
 
@@ -146,7 +147,7 @@ if run.profile != "smoke":  # two epochs are too few to order the runs
 
 # %% tags=["hide-input"]
 fig, ax = plots.figure(width=6.5, height=3.8)
-m_epochs = np.arange(1, run.momentum_epochs + 1)
+m_epochs = np.arange(1, len(momentum_runs[0.0]["loss"]) + 1)
 for alpha in ALPHAS:
     ax.plot(m_epochs, momentum_runs[alpha]["loss"], marker="o", ms=3,
             ls="--" if alpha == 0 else "-", label=f"α = {alpha}")

@@ -48,10 +48,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
-from myst_nb import glue
 from torch import nn
 
 from helpers import data, plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.cnn_ood import (
     MLP,
     accuracy,
@@ -241,6 +241,8 @@ plots.glue_figure("fig_test_sets", fig)
 # %% tags=["save"]
 import copy
 
+from helpers.dryrun import capped
+
 
 def fit(make, seed: int, fm: dict, max_epochs: int, patience: int,
         augment=None) -> dict:
@@ -251,7 +253,7 @@ def fit(make, seed: int, fm: dict, max_epochs: int, patience: int,
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(seed)
     best, best_state, best_epoch = -1.0, None, 0
-    for epoch in range(1, max_epochs + 1):
+    for epoch in capped(range(1, max_epochs + 1)):
         train_epoch(model, opt, *fm["train"], 32, gen, augment)
         val = accuracy(model, *fm["val"])
         if val > best:

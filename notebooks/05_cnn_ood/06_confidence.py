@@ -48,9 +48,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.dryrun import capped
+from helpers.glue import glue
 from helpers.lessons.cnn_ood import (
     ARCHITECTURES,
     KEYS,
@@ -187,7 +188,7 @@ acc = {name: {ts: [] for ts in TEST_SETS} for name in MODELS}  # accuracy (%)
 ood_auroc = {name: {ts: [] for ts in OOD_SETS} for name in MODELS}
 error_auroc = {name: [] for name in MODELS}  # right vs wrong answers, original set
 for name, fits in trained.items():
-    for i, f in enumerate(fits):
+    for i, f in enumerate(capped(fits, what="evaluations")):
         scores = {}
         for ts, t in TEST_SETS.items():
             scores[ts], predicted = confidence(f["model"], t(x_test))

@@ -73,13 +73,16 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return (predictions(model, x) == y).double().mean().item()
 
 
+from helpers.dryrun import capped
+
+
 def train_epoch(model, opt, x, y, batch_size: int, gen: torch.Generator,
                 augment=None) -> float:
     """One pass over (x, y) in a random order; returns the mean mini-batch loss."""
     model.train()
     order = torch.randperm(len(y), generator=gen).to(x.device)
     total = torch.zeros((), device=x.device)  # summed on the device: no sync per step
-    for start in range(0, len(y), batch_size):
+    for start in capped(range(0, len(y), batch_size)):
         rows = order[start: start + batch_size]
         xb = x[rows] if augment is None else augment(x[rows], gen)
         loss = F.cross_entropy(model(xb), y[rows])
@@ -149,6 +152,8 @@ TEST_SETS = {
 
 import copy
 
+from helpers.dryrun import capped
+
 
 def fit(make, seed: int, fm: dict, max_epochs: int, patience: int,
         augment=None) -> dict:
@@ -159,7 +164,7 @@ def fit(make, seed: int, fm: dict, max_epochs: int, patience: int,
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(seed)
     best, best_state, best_epoch = -1.0, None, 0
-    for epoch in range(1, max_epochs + 1):
+    for epoch in capped(range(1, max_epochs + 1)):
         train_epoch(model, opt, *fm["train"], 32, gen, augment)
         val = accuracy(model, *fm["val"])
         if val > best:
