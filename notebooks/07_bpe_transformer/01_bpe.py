@@ -49,9 +49,9 @@ profile = None
 import time
 
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import data, profiles, results
+from helpers.glue import glue
 from helpers.timing import measure, speed_ratio
 
 run = profiles.setup(

@@ -44,9 +44,9 @@ profile = None
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import profiles
+from helpers.glue import glue
 
 run = profiles.setup(
     profile,

@@ -44,9 +44,9 @@ profile = None
 # %% tags=["hide-input"]
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import profiles, results
+from helpers.glue import glue
 from helpers.lessons.bpe_transformer import attention, attention_mask
 from helpers.timing import measure_alternately, round_ratios, speed_ratio
 

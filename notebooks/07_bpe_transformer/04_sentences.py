@@ -46,9 +46,9 @@ profile = None
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import data, plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.bpe_transformer import (
     BOOKS,
     SOURCE_T,
@@ -224,13 +224,16 @@ def unigram_loss(train, val, vocab):
 # fixed set of batches, and `mean_loss`, their mean (click to show).
 
 # %% tags=["save", "hide-input"]
+from helpers.dryrun import capped
+
+
 @torch.no_grad()
 def target_losses(model, batches, last_only=False):
     """The loss of every target that is not padding (-100), in float64; with
     `last_only`, of the last position of each sequence only."""
     model.eval()
     losses = []
-    for inputs, targets in batches:
+    for inputs, targets in capped(batches, what="evaluations"):
         logits = model(inputs)
         if last_only:
             logits, targets = logits[:, -1:], targets[:, -1:]
@@ -256,7 +259,11 @@ def mean_loss(model, batches):
 # model with those weights, reporting both the best and the last loss. Throughput counts the
 # real (non-padding) target tokens per second of the updates themselves: building the
 # batches and the evaluations are excluded. The device and the arithmetic are set in one
-# place, the first lines of the loop.
+# place, the first lines of the loop: `mixed_precision` picks the arithmetic of the forward
+# pass, float32 on a CPU; a GPU runs it in bfloat16 on Ampere and Hopper cards and in
+# float16 with loss scaling on a T4, while the weights and the updates stay float32.
+# `capped` is the `range` itself, except in a dry run (see the README), where it runs a few
+# updates.
 
 # %% tags=["save"]
 import copy
@@ -264,12 +271,15 @@ import time
 
 from tqdm.auto import tqdm
 
+from helpers.precision import mixed_precision
+
 
 def train(model, next_batch, steps, eval_batches, eval_every, device, lr=1e-3,
           desc="training"):
     """Train with AdamW; return the history and leave the best-validation weights in
     ``model``."""
     model.to(device).train()
+    amp = mixed_precision(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99),
                                   weight_decay=0.01)
     warmup = max(1, steps // 20)
@@ -280,18 +290,17 @@ def train(model, next_batch, steps, eval_batches, eval_every, device, lr=1e-3,
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     history = {"train": [], "val_step": [0], "val": [mean_loss(model, eval_batches)],
-               "tokens": 0, "batch_tokens": [], "seconds": 0.0}
+               "tokens": 0, "batch_tokens": [], "seconds": 0.0, "precision": amp.name}
     best_state = copy.deepcopy(model.state_dict())
-    for step in tqdm(range(1, steps + 1), desc=desc, leave=False):
+    for step in tqdm(capped(range(1, steps + 1)), desc=desc, leave=False):
         inputs, targets = next_batch()
         start = time.perf_counter()
-        logits = model(inputs)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
-                               ignore_index=-100)
+        with amp.autocast():
+            logits = model(inputs)
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+                                   ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        amp.backward_step(loss, optimizer, model.parameters(), max_norm=1.0)
         schedule.step()
         history["train"].append(loss.item())  # .item() waits for the GPU: honest timing
         history["seconds"] += time.perf_counter() - start
@@ -357,6 +366,8 @@ results.record("lm_train_eval_loss", train_eval,
 results.record("lm_tokens_per_second", lm_history["tokens_per_second"], unit="tokens/s")
 results.record("lm_train_minutes", lm_history["seconds"] / 60, unit="min")
 results.record("lm_passes", lm_epochs, description="passes over the training tokens")
+results.record("lm_precision", lm_history["precision"],
+               description="arithmetic of the forward pass in training")
 glue("lm_parameters", n_parameters(lm), display=False)  # recorded in section 3
 lm_gap = unigram - lm_history["best_val"]
 glue("lm_gap", lm_gap, display=False)
@@ -407,7 +418,8 @@ plots.glue_figure("fig_lm_curves", fig)
 #
 # The model has {glue:text}`lm_parameters:,` parameters and trained at
 # {glue:text}`lm_tokens_per_second:,.0f` tokens per second for
-# {glue:text}`lm_train_minutes:.1f` minutes ({numref}`fig-bt-lm-curves`). Its best
+# {glue:text}`lm_train_minutes:.1f` minutes in {glue:text}`lm_precision`
+# ({numref}`fig-bt-lm-curves`). Its best
 # validation loss, {glue:text}`lm_val_loss:.3f` nats per token at update
 # {glue:text}`lm_best_step:,` of {glue:text}`lm_steps:,` (the last evaluation gave
 # {glue:text}`lm_last_val_loss:.3f`), is {glue:text}`lm_gap:.2f` nats below the

@@ -47,9 +47,9 @@ import math
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.bpe_transformer import (
     char_experiment,
     configure_device,
@@ -134,7 +134,7 @@ for ax, series, label in [(axes[0], [(c, 4) for c in (2, 16, 64)], "context {0}"
     ax.legend(fontsize=8, title="validation (dots)", title_fontsize=8)
 axes[0].set_ylabel("nats per character")
 low = min(min(s["history"]["train"]) for s in study.values()) - 0.05
-axes[0].set_ylim(low, max(s["history"]["val"][1] for s in study.values()) + 0.15)
+axes[0].set_ylim(low, max(s["history"]["val"][:2][-1] for s in study.values()) + 0.15)
 plots.glue_figure("fig_study_curves", fig)
 
 # %% [markdown]

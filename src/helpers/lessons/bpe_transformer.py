@@ -321,13 +321,16 @@ def unigram_loss(train, val, vocab):
     return float(-np.mean(log_p[np.concatenate([s[1:] for s in val])]))
 
 
+from helpers.dryrun import capped
+
+
 @torch.no_grad()
 def target_losses(model, batches, last_only=False):
     """The loss of every target that is not padding (-100), in float64; with
     `last_only`, of the last position of each sequence only."""
     model.eval()
     losses = []
-    for inputs, targets in batches:
+    for inputs, targets in capped(batches, what="evaluations"):
         logits = model(inputs)
         if last_only:
             logits, targets = logits[:, -1:], targets[:, -1:]
@@ -348,12 +351,15 @@ import time
 
 from tqdm.auto import tqdm
 
+from helpers.precision import mixed_precision
+
 
 def train(model, next_batch, steps, eval_batches, eval_every, device, lr=1e-3,
           desc="training"):
     """Train with AdamW; return the history and leave the best-validation weights in
     ``model``."""
     model.to(device).train()
+    amp = mixed_precision(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99),
                                   weight_decay=0.01)
     warmup = max(1, steps // 20)
@@ -364,18 +370,17 @@ def train(model, next_batch, steps, eval_batches, eval_every, device, lr=1e-3,
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     history = {"train": [], "val_step": [0], "val": [mean_loss(model, eval_batches)],
-               "tokens": 0, "batch_tokens": [], "seconds": 0.0}
+               "tokens": 0, "batch_tokens": [], "seconds": 0.0, "precision": amp.name}
     best_state = copy.deepcopy(model.state_dict())
-    for step in tqdm(range(1, steps + 1), desc=desc, leave=False):
+    for step in tqdm(capped(range(1, steps + 1)), desc=desc, leave=False):
         inputs, targets = next_batch()
         start = time.perf_counter()
-        logits = model(inputs)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
-                               ignore_index=-100)
+        with amp.autocast():
+            logits = model(inputs)
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+                                   ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        amp.backward_step(loss, optimizer, model.parameters(), max_norm=1.0)
         schedule.step()
         history["train"].append(loss.item())  # .item() waits for the GPU: honest timing
         history["seconds"] += time.perf_counter() - start
