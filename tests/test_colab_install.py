@@ -33,7 +33,7 @@ COLAB_PREINSTALLED = ("torch", "numpy", "matplotlib", "ipykernel", "tqdm", "scik
 BOOK_ONLY = ("papermill", "jupytext", "jupyter_book")
 #: The section executed in the fresh venv, with myst-nb removed: it glues numbers and a
 #: figure through helpers.glue.
-SECTION = "05_cnn_ood/01_convolution_arithmetic"
+SECTION = "05_cnn_ood/03_momentum"
 
 
 def pinned(package: str) -> str:
