@@ -42,11 +42,29 @@ def test_a_dry_run_caps_times_and_counts_nested_loops(monkeypatch, records):
         pass
     assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]
     loops = records()
-    updates = [e for e in loops if e["what"] == "updates"]
-    assert {e["full_iterations"] for e in updates} == {12_000}  # epochs x batches, each pass
-    assert all(e["iterations_run"] == 2 and e["seconds_per_iteration"] >= 0 for e in updates)
+    # the batch loop ran once per epoch of the dry run, but is counted once: epochs x batches
+    (updates,) = [e for e in loops if e["what"] == "updates"]
+    assert updates["full_iterations"] == 12_000
+    assert updates["iterations_run"] == 2 and updates["seconds_per_iteration"] >= 0
     (sweep,) = [e for e in loops if e["what"] == "evaluations"]
     assert sweep["full_iterations"] == 500
+    row = dryrun.summarize("toy", "ok", "", 1.0, None, loops)
+    assert row.updates == 12_000
+
+
+def test_loops_three_deep_and_side_by_side_multiply_once(monkeypatch, records):
+    monkeypatch.setenv(dryrun.DRY_RUN_ENV, "3")
+    for _seed in dryrun.capped(range(3)):  # 3 seeds
+        for _model in dryrun.capped(range(4)):  # 4 models, each trained then evaluated
+            for _epoch in dryrun.capped(range(10)):
+                for _batch in dryrun.capped(range(100)):
+                    pass
+            for _sweep in dryrun.capped(range(50), what="evaluations"):
+                pass
+    row = dryrun.summarize("toy", "ok", "", 1.0, None, records())
+    assert row.updates == 3 * 4 * 10 * 100
+    evaluations = [e for e in records() if e["what"] == "evaluations"]
+    assert [e["full_iterations"] for e in evaluations] == [3 * 4 * 50]
 
 
 def test_a_loop_that_breaks_early_is_still_recorded(monkeypatch, records):

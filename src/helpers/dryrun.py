@@ -27,7 +27,6 @@ A session that is lent a GPU plans its runs from that table.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -60,10 +59,21 @@ def iterations() -> int | None:
 
 
 @dataclass
+class _Loop:
+    """What one innermost loop ran: its kind, its full length, its timed iterations."""
+
+    what: str
+    full: int | None
+    seconds: list[float]
+
+
+@dataclass
 class _Frame:
     full: int | None  # iterations of the uncapped loop (None: unknown)
     what: str
     seconds: list[float] = field(default_factory=list)
+    iteration: int = 0  # the item being run now
+    inner: list[_Loop] = field(default_factory=list)  # loops run in its first iteration
     has_inner: bool = False
 
 
@@ -83,13 +93,11 @@ class _Capped:
 
     def __iter__(self) -> Iterator:
         frame = _Frame(self.full, self.what)
-        if _active:
-            _active[-1].has_inner = True
-        outer = [f.full for f in _active]
         _active.append(frame)
         items = iter(self.iterable)
         try:
-            for _ in range(self.limit):
+            for k in range(self.limit):
+                frame.iteration = k
                 start = time.perf_counter()  # the next item (a batch) is part of the update
                 try:
                     item = next(items)
@@ -99,8 +107,34 @@ class _Capped:
                 frame.seconds.append(time.perf_counter() - start)
         finally:
             _active.pop()
-            if not frame.has_inner:  # only innermost loops are updates; outer ones multiply
-                _record(frame, outer)
+            _finish(frame)
+
+
+def _finish(frame: _Frame) -> None:
+    """Hand what a finished loop ran to the loop around it, or record it if outermost.
+
+    An innermost loop is a loop of updates (or evaluations). A loop around others only
+    multiplies: what ran inside its first iteration stands for every one of its
+    iterations (the same inner loops run again each time), so a nested loop is counted
+    once, times the outer loop's full length, however many outer iterations the dry run
+    made.
+    """
+    if not frame.has_inner:
+        loops = [_Loop(frame.what, frame.full, frame.seconds)]
+    else:
+        loops = [_Loop(inner.what,
+                       None if frame.full is None or inner.full is None
+                       else frame.full * inner.full,
+                       inner.seconds)
+                 for inner in frame.inner]
+    if _active:
+        parent = _active[-1]
+        parent.has_inner = True
+        if parent.iteration == 0:
+            parent.inner.extend(loops)
+        return
+    for loop in loops:
+        _record(loop)
 
 
 def _length(iterable: Iterable) -> int | None:
@@ -110,17 +144,16 @@ def _length(iterable: Iterable) -> int | None:
         return None
 
 
-def _record(frame: _Frame, outer: list[int | None]) -> None:
+def _record(loop: _Loop) -> None:
     from helpers import results
 
-    full = None if None in outer or frame.full is None else math.prod(outer) * frame.full
-    timed = frame.seconds[1:] or frame.seconds  # the first iteration warms up
+    timed = loop.seconds[1:] or loop.seconds  # the first iteration warms up
     results._emit({
         "kind": "dry_loop",
         "name": f"loop_{next(_recorded)}",
-        "what": frame.what,
-        "iterations_run": len(frame.seconds),
-        "full_iterations": full,
+        "what": loop.what,
+        "iterations_run": len(loop.seconds),
+        "full_iterations": loop.full,
         "seconds_per_iteration": statistics.median(timed) if timed else None,
     })
 
