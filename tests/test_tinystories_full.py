@@ -42,15 +42,19 @@ def test_chapter_6_trains_on_the_full_files(tmp_path: Path, monkeypatch) -> None
     done = run_runner(
         REPO_ROOT, "--profile", "smoke", "-p", "tinystories", "full",
         "--output-dir", str(tmp_path / "out"), "--results-dir", str(tmp_path / "res"),
-        "06_rnn_attention",
+        "06_rnn_attention/01_data_tokenizer", "06_rnn_attention/04_training",
         env={"NB_DATA": str(tmp_path / "data"), "NB_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    executed = nbformat.read(tmp_path / "out" / "06_rnn_attention.ipynb", as_version=4)
-    printed = "".join(
-        output.get("text", "")
+    executed = nbformat.read(tmp_path / "out" / "06_rnn_attention" / "01_data_tokenizer.ipynb",
+                             as_version=4)
+    glued = {
+        output["metadata"]["scrapbook"]["name"]: next(
+            value for mime, value in output["data"].items() if mime.endswith("text/plain"))
         for cell in executed.cells if cell.cell_type == "code"
         for output in cell.get("outputs", [])
-    )
-    assert f"{N_TRAIN} for training, {N_VAL} for validation" in printed
+        if "scrapbook" in output.get("metadata", {})
+    }
+    assert glued["n_train_stories"] == str(N_TRAIN)  # the first N_TRAIN of the training file
+    assert 0 < int(glued["n_val_stories"]) <= N_VAL  # of the validation file, less repeats
     assert not (tmp_path / "cache").exists()  # nothing was downloaded

@@ -459,6 +459,12 @@ def is_fresh(source: Path, executed: Path, results: Path, profile: str | None) -
     return _ran_at(provenance, profile)
 
 
+def parameters_for(source: Path, plan: Plan) -> dict[str, Any]:
+    """The -p values this notebook declares (a chapter's sections need not all take one)."""
+    declared = notebook_parameters(source)
+    return {name: value for name, value in plan.parameters.items() if name in declared}
+
+
 def _papermill_command(source: Path, output: Path, scratch: Path, plan: Plan) -> list[str]:
     """Papermill, under :mod:`helpers.guard`: it stops the kernel and removes ``scratch``
     if this process dies without doing so."""
@@ -468,8 +474,8 @@ def _papermill_command(source: Path, output: Path, scratch: Path, plan: Plan) ->
         "--cwd", str(source.parent), "--kernel", "python3", "--language", "python",
         "--log-output", "--no-progress-bar",
     ]
-    if plan.parameters:
-        command += ["-y", yaml.safe_dump(plan.parameters)]
+    if parameters := parameters_for(source, plan):
+        command += ["-y", yaml.safe_dump(parameters)]
     return command
 
 
@@ -580,7 +586,7 @@ def execute(source: Path, plan: Plan) -> Outcome:
             "source": source.relative_to(plan.root).as_posix()
             if source.is_relative_to(plan.root) else str(source),
             "source_hash": hashed,
-            "parameters": plan.parameters,
+            "parameters": parameters_for(source, plan),
             "host": platform.node(),
             "packages": package_versions(),
         }
@@ -758,14 +764,17 @@ def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], l
                 f"{source.name} has no `profile = None` in a cell tagged 'parameters'; "
                 "every notebook needs one (see the README)"
             )
-        unknown = sorted({name for name, _ in args.parameter} - set(declared))
-        if unknown:
-            raise RunnerError(
-                f"{source.name} has no parameter {', '.join(map(repr, unknown))}; "
-                f"its parameters are: {', '.join(declared)}"
-            )
-        for name, text in args.parameter:
-            parameters[name] = declared[name].check(text)
+        for name, text in args.parameter:  # checked by every notebook that declares it
+            if name in declared:
+                parameters[name] = declared[name].check(text)
+    unknown = sorted({name for name, _ in args.parameter} - set(parameters))
+    if unknown and len(selected) == 1:
+        raise RunnerError(
+            f"{selected[0].name} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(notebook_parameters(selected[0]))}"
+        )
+    if unknown:  # a chapter's -p reaches the sections that declare it, but one must
+        raise RunnerError(f"no notebook selected has a parameter {', '.join(map(repr, unknown))}")
     plan = Plan(root, output_dir, results_dir, root / LOG_DIR, profile, parameters,
                 args.timeout, DEFAULT_TIMEOUT_S[concrete or profiles.AUTO])
     if args.notebooks or args.all:
