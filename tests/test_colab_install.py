@@ -28,10 +28,9 @@ pytestmark = pytest.mark.colab
 
 #: What a Colab runtime has before a notebook's first cell runs (of what the book uses).
 COLAB_PREINSTALLED = ("torch", "numpy", "matplotlib", "ipykernel", "tqdm", "scikit-learn")
-#: The book-building stack: the runtime package must not pull it into Colab. (myst-nb is
-#: still a runtime dependency while chapters 1 to 4 import glue from it; see pyproject.toml.)
-BOOK_ONLY = ("papermill", "jupytext", "jupyter_book")
-#: The section executed in the fresh venv, with myst-nb removed: it glues numbers and a
+#: The book-building stack: the runtime package must not pull it into Colab.
+BOOK_ONLY = ("papermill", "jupytext", "jupyter_book", "myst_nb")
+#: The section executed in the fresh venv, without myst-nb: it glues numbers and a
 #: figure through helpers.glue.
 SECTION = "05_cnn_ood/03_momentum"
 
@@ -113,8 +112,8 @@ def test_the_install_cell_installs_the_runtime_package_only(colab_like, tmp_path
 
 def test_a_section_runs_and_shows_its_numbers(colab_like, tmp_path, monkeypatch):
     # after the install test (same module, run in order): the helpers are installed
+    # (and myst-nb is not: the first test checks that the book stack is absent)
     run(colab_like, "-c", "import helpers.glue", env=kernel_environment())
-    run(colab_like, "-m", "pip", "uninstall", "--quiet", "--yes", "myst-nb")
     notebook = nbformat.read(REPO_ROOT / "notebooks" / f"{SECTION}.ipynb", as_version=4)
     assert "from helpers.glue import glue" in "".join(c.source for c in notebook.cells)
     run(colab_like, "-m", "ipykernel", "install", "--prefix", tmp_path / "jupyter",

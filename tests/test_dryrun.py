@@ -75,6 +75,23 @@ def test_a_loop_that_breaks_early_is_still_recorded(monkeypatch, records):
     assert entry["full_iterations"] == 100 and entry["iterations_run"] == 0
 
 
+def test_an_early_stopped_loop_makes_its_counts_upper_bounds(monkeypatch, records):
+    monkeypatch.setenv(dryrun.DRY_RUN_ENV, "2")
+    for _ in dryrun.capped(range(300), may_stop_early=True):  # epochs, early stopping
+        for _ in dryrun.capped(range(200)):  # batches
+            pass
+    for _ in dryrun.capped(range(50)):  # a fixed-length loop beside it
+        pass
+    loops = records()
+    assert [(e["full_iterations"], e["upper_bound"]) for e in loops] == [
+        (60_000, True), (50, False)]
+    for e in loops:
+        e["seconds_per_iteration"] = 0.01
+    row = dryrun.summarize("03_mlps/03_batch_size", "ok", "", 5.0, None, loops)
+    assert row.updates == 60_050 and row.upper_bound
+    assert "| at most 60,050 |" in dryrun.table([row])
+
+
 def test_an_unknown_length_is_reported_not_guessed(monkeypatch, records):
     monkeypatch.setenv(dryrun.DRY_RUN_ENV, "2")
     assert list(dryrun.capped(iter(range(50)))) == [0, 1]
@@ -124,15 +141,43 @@ assert loss < 0.1, "a quality bound a dry run cannot meet (removed by PYTHONOPTI
 '''
 
 
+TOY_WHOLE = '''\
+# %%
+from helpers import profiles
+
+run = profiles.setup(profile, seed=3, n=(5, 50, 500))
+
+# %%
+if (run.n, scale) != (500, 2):  # not an assert: the dry run removes those
+    raise ValueError(f"ran with n={run.n}, scale={scale}: not the gpu scale and -p scale 2")
+'''
+
+
+def dry_run(root, *args):
+    return subprocess.run([sys.executable, "-m", "helpers.dryrun", *args], cwd=root,
+                          env=environment(), capture_output=True, text=True, timeout=300)
+
+
 def test_the_command_dry_runs_the_full_scale_and_writes_nothing_to_the_book(toy_book):
     write_notebook(toy_book / "notebooks" / "01_toy", "01_training", TOY_TRAINING)
-    done = subprocess.run(
-        [sys.executable, "-m", "helpers.dryrun", "--updates", "3"], cwd=toy_book,
-        env=environment(), capture_output=True, text=True, timeout=300)
+    write_notebook(toy_book / "notebooks" / "01_toy", "02_whole", TOY_WHOLE,
+                   parameters="scale = 1")
+    done = dry_run(toy_book, "--updates", "3", "-p", "scale", "2")  # every notebook
     assert done.returncode == 0, done.stdout + done.stderr
-    row = next(line for line in done.stdout.splitlines() if line.startswith("| 01_toy/"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in done.stdout.splitlines() if line.startswith("| 01_toy/")}
+    cells = rows["01_toy/01_training"]
     assert cells[1] == "100,000"  # the gpu profile's steps, not the 3 that ran
     assert 0.005 < float(cells[2]) < 0.5  # the 10 ms sleep, per update
     assert cells[-1].startswith("ok")
+    # No capped loop: it ran whole, with the -p value it declares (the other does not).
+    assert rows["01_toy/02_whole"][1] == "runs whole"
+    assert rows["01_toy/02_whole"][-1].startswith("ok")
     assert not (toy_book / "book").exists()
+
+
+def test_the_command_refuses_a_parameter_no_notebook_declares(toy_book):
+    write_notebook(toy_book / "notebooks" / "01_toy", "01_training", TOY_TRAINING)
+    done = dry_run(toy_book, "01_toy", "-p", "scale", "2")
+    assert done.returncode == 2
+    assert "has no parameter 'scale'" in done.stderr

@@ -42,9 +42,9 @@ profile = None
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.gradcheck import ROUNDING_TOL
 
 run = profiles.setup(

@@ -44,9 +44,9 @@ profile = None
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.backprop import (
     cnn_forward,
     cnn_grad,
@@ -62,6 +62,7 @@ run = profiles.setup(
     seed=13,
     check_trials=(3, 100, 300),  # random points at which each gradient is checked
 )
+torch.set_num_threads(1)  # small tensors: a second thread only waits on a busy machine
 run
 
 # %% [markdown]

@@ -41,9 +41,9 @@ profile = None
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import data, plots, profiles, results
+from helpers.glue import glue
 from helpers.gradcheck import FD_TOL, ROUNDING_TOL, numerical_gradient, relative_error
 
 run = profiles.setup(

@@ -48,9 +48,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.gradcheck import FD_TOL, ROUNDING_TOL, numerical_gradient, relative_error
 
 F64 = torch.float64
@@ -59,6 +59,7 @@ run = profiles.setup(
     seed=16,
     check_trials=(3, 100, 300),  # random problems on which the gradients are checked
 )
+torch.set_num_threads(1)  # small tensors: a second thread only waits on a busy machine
 run
 
 # %% [markdown]

@@ -48,9 +48,9 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 from matplotlib.ticker import MaxNLocator
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 
 run = profiles.setup(
     profile,
@@ -59,6 +59,7 @@ run = profiles.setup(
     perceptron_train=(60, 300, 300),  # training points of the swirl (the test set has 1000)
     perceptron_epochs=(3, 20, 20),
 )
+torch.set_num_threads(1)  # small tensors: a second thread only waits on a busy machine
 run
 
 # %% [markdown]

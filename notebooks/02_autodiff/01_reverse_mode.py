@@ -43,9 +43,9 @@ profile = None
 # %% tags=["hide-input"]
 import numpy as np
 import torch
-from myst_nb import glue
 
 from helpers import profiles
+from helpers.glue import glue
 from helpers.gradcheck import ROUNDING_TOL, check_gradients, relative_error
 
 run = profiles.setup(

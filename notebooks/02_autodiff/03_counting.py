@@ -48,10 +48,10 @@ import math
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 
 from helpers import profiles, results
+from helpers.glue import glue
 from helpers.gradcheck import ROUNDING_TOL, relative_error
 from helpers.lessons.autodiff import FLOPS, TAPE, Var, backward, lydia_loss, new_graph
 from helpers.timing import format_seconds, measure_alternately

@@ -47,10 +47,10 @@ from functools import partial
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 
 from helpers import profiles, results
+from helpers.glue import glue
 from helpers.gradcheck import ROUNDING_TOL, relative_error
 from helpers.lessons.autodiff import FLOPS, Var, backward, new_graph
 from helpers.lessons.backprop import tanh_net_grads, tanh_net_init, tanh_net_loss

@@ -50,12 +50,12 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from IPython.display import Markdown, display
 from matplotlib.ticker import NullFormatter
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 from torch.func import jacfwd, jacrev
 from torch.utils.flop_counter import FlopCounterMode
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.gradcheck import ROUNDING_TOL, check_gradients, relative_error
 from helpers.timing import format_seconds, measure, measure_alternately
 

@@ -42,10 +42,10 @@ profile = None
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 
 from helpers import profiles, results
+from helpers.glue import glue
 from helpers.gradcheck import check_gradients
 
 run = profiles.setup(

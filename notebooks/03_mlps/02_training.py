@@ -47,11 +47,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import Markdown, display
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 from torch import nn
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.mlps import MLP, fashion_split, mlp_like
 from helpers.timing import measure
 
@@ -86,8 +86,13 @@ run
 # The clock measures the updates only, not the evaluations, so that batch sizes are
 # compared on the cost of learning. For {doc}`the next section <03_batch_size>` the loop
 # also measures the validation accuracy every tenth of an epoch, outside the clock.
+# (`capped` returns the loop's range itself, except in a dry run of the full scale, see
+# the README, where it runs a few updates.)
 
 # %% tags=["save"]
+from helpers.dryrun import capped
+
+
 def sgd_epoch(model: MLP, X, y, batch_size: int, lr: float, rng,
               after_update=None) -> float:
     """One pass over (X, y) in a random order; returns the mean mini-batch loss.
@@ -95,7 +100,7 @@ def sgd_epoch(model: MLP, X, y, batch_size: int, lr: float, rng,
     Calls `after_update()`, if given, after every update."""
     order = rng.permutation(len(y))
     losses = []
-    for start in range(0, len(y), batch_size):
+    for start in capped(range(0, len(y), batch_size)):
         rows = order[start : start + batch_size]
         losses.append(model.loss(X[rows], y[rows]))
         model.backward()
@@ -125,7 +130,7 @@ def train(model: MLP, fm: dict, batch_size: int, lr: float, max_epochs: int,
             probe_seconds += time.perf_counter() - tick
 
     best_acc, best_epoch, best_state, clock = -1.0, 0, model.state(), 0.0
-    for epoch in range(1, max_epochs + 1):
+    for epoch in capped(range(1, max_epochs + 1), may_stop_early=True):
         start, probed_before = time.perf_counter(), probe_seconds
         log["loss"].append(sgd_epoch(model, X, y, batch_size, lr, rng, probe))
         clock += time.perf_counter() - start - (probe_seconds - probed_before)
@@ -138,7 +143,8 @@ def train(model: MLP, fm: dict, batch_size: int, lr: float, max_epochs: int,
             break
     model.load(best_state)
     return {
-        "batch_size": batch_size, "log": log, "fine": fine, "best_epoch": best_epoch,
+        "batch_size": batch_size, "log": log, "fine": fine, "probe_every": probe_every,
+        "best_epoch": best_epoch,
         "epochs_run": epoch,
         "hit_cap": epoch == max_epochs and best_epoch > max_epochs - patience,
         "updates": best_epoch * math.ceil(len(y) / batch_size),
@@ -252,7 +258,7 @@ X_t, y_t = torch.from_numpy(fm["train"][0]), torch.from_numpy(fm["train"][1])
 
 def fit_numpy_twin():
     model, rng = mlp_like(init_state, np.float32), np.random.default_rng(run.seed)
-    for _ in range(run.twin_epochs):
+    for _ in capped(range(run.twin_epochs)):
         sgd_epoch(model, *fm["train"], TWIN_B, LR, rng)
     return model
 
@@ -260,9 +266,9 @@ def fit_numpy_twin():
 def fit_torch_twin():
     net, rng = TorchMLP(init_state), np.random.default_rng(run.seed)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
-    for _ in range(run.twin_epochs):
+    for _ in capped(range(run.twin_epochs)):
         order = torch.from_numpy(rng.permutation(len(y_t)))  # the same order as NumPy's
-        for start in range(0, len(y_t), TWIN_B):
+        for start in capped(range(0, len(y_t), TWIN_B)):
             rows = order[start : start + TWIN_B]
             loss = F.cross_entropy(net(X_t[rows]), y_t[rows])
             opt.zero_grad()

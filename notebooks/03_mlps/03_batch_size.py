@@ -46,10 +46,10 @@ import math
 
 import numpy as np
 from IPython.display import Markdown, display
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.mlps import MLP, fashion_split, mlp_like, train
 
 run = profiles.setup(
@@ -240,8 +240,9 @@ reach_acc = min(study[B]["val_acc"] for B in BATCH_SIZES)
 updates_to_reach = {}
 for B in BATCH_SIZES:
     fine = study[B]["fine"]  # (updates, validation accuracy), every tenth of an epoch
-    updates_to_reach[B] = next(u for u, acc in zip(fine["updates"], fine["val_acc"],
-                                                   strict=True) if acc >= reach_acc)
+    updates_to_reach[B] = next((u for u, acc in zip(fine["updates"], fine["val_acc"],
+                                                    strict=True) if acc >= reach_acc),
+                               math.nan)  # nan: never reached (only a dry run's few updates)
 updates = [study[B]["updates"] for B in BATCH_SIZES]
 assert study[1]["updates"] > study[50]["updates"]  # noisy single-image steps need more
 if run.profile != "smoke":
@@ -260,7 +261,7 @@ if run.profile != "smoke":
 for B in BATCH_SIZES:
     glue(f"batch{B}_updates_to_reach", updates_to_reach[B], display=False)
 glue("reach_acc", 100 * reach_acc, display=False)
-glue("batch1_probe_updates", study[1]["fine"]["updates"][0], display=False)
+glue("batch1_probe_updates", study[1]["probe_every"], display=False)
 glue("reach_ratio_1_50", updates_to_reach[1] / updates_to_reach[50], display=False)
 glue("patience", run.patience, display=False)
 

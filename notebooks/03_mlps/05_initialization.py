@@ -45,10 +45,11 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from myst_nb import glue
 from torch import nn
 
 from helpers import data, plots, profiles, results
+from helpers.dryrun import capped
+from helpers.glue import glue
 
 run = profiles.setup(
     profile,
@@ -229,8 +230,8 @@ for name, model in deep.items():
     shuffle = torch.Generator().manual_seed(run.seed)
     curve = {"train": [accuracy_t(model, Xm_train, ym_train)],
              "test": [accuracy_t(model, Xm_test, ym_test)]}
-    for _ in range(run.init_epochs):
-        for rows in torch.randperm(len(ym_train), generator=shuffle).split(128):
+    for _ in capped(range(run.init_epochs)):  # capped: see section 2
+        for rows in capped(torch.randperm(len(ym_train), generator=shuffle).split(128)):
             loss = F.cross_entropy(model(Xm_train[rows]), ym_train[rows])
             opt.zero_grad()
             loss.backward()
@@ -256,7 +257,7 @@ plots.glue_figure("fig_init_layers", fig)
 
 fig, ax = plots.figure(width=6.0, height=3.6)
 for i, (name, curve) in enumerate(curves.items()):
-    epochs = range(run.init_epochs + 1)
+    epochs = range(len(curve["train"]))  # 0 (before training) to init_epochs
     ax.plot(epochs, 100 * np.array(curve["train"]), marker="o", ms=3, color=f"C{i}",
             label=f"{name}, train")
     ax.plot(epochs, 100 * np.array(curve["test"]), marker="s", ms=3, ls="--", color=f"C{i}",

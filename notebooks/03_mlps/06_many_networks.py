@@ -48,10 +48,10 @@ from functools import partial
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 from torch import nn
 
 from helpers import profiles, results
+from helpers.glue import glue
 from helpers.timing import measure
 
 run = profiles.setup(
@@ -152,6 +152,8 @@ assert abs(inside - (1 - 1 / (2 * math.sqrt(3)))) < 0.01, inside
 import torch
 from torch import nn
 
+from helpers.dryrun import capped
+
 HULL_BENDS, HULL_WIDTH = 128, 32  # the widths of the two hidden layers
 HULL_BATCH, HULL_LR = 64, 3e-3  # mini-batch, Adam's learning rate
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # PyTorch's BatchNorm1d defaults, to compare the two
@@ -242,7 +244,7 @@ def train_hull_batched(params: dict, X, Y, sizes, steps: int, gen: torch.Generat
     M = len(sizes)
     bn_state = fresh_bn_state(M, params["W1"].dtype)
     opt, schedule = hull_optimizer(p.values(), steps, make)
-    for _ in range(steps):
+    for _ in capped(range(steps)):  # the range itself, except in a dry run (section 2)
         rows = (torch.rand(M, HULL_BATCH, generator=gen) * sizes[:, None]).long()
         xb, yb = X.gather(1, rows), Y.gather(1, rows)
         pred = hull_forward(p, xb[..., None], bn_state, True)[..., 0]
@@ -283,7 +285,7 @@ def hull_module(params: dict, m: int) -> nn.Sequential:
 def train_hull_one(params: dict, m: int, X, Y, sizes, steps: int, gen: torch.Generator):
     net = hull_module(params, m)
     opt, schedule = hull_optimizer(net.parameters(), steps)
-    for _ in range(steps):
+    for _ in capped(range(steps)):
         draws = torch.rand(len(sizes), HULL_BATCH, generator=gen)  # as in the batch
         rows = (draws * sizes[:, None]).long()[m]  # ... of which it uses its own row
         loss = ((net(X[m, rows][:, None])[:, 0] - Y[m, rows]) ** 2).mean()

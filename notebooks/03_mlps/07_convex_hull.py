@@ -47,9 +47,9 @@ import time
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.mlps import (
     f_star,
     hull_datasets,

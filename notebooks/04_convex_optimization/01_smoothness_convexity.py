@@ -45,9 +45,9 @@ profile = None
 
 # %% tags=["hide-input"]
 import numpy as np
-from myst_nb import glue
 
 from helpers import profiles
+from helpers.glue import glue
 
 run = profiles.setup(
     profile,

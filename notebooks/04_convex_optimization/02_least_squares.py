@@ -46,9 +46,9 @@ profile = None
 import math
 
 import numpy as np
-from myst_nb import glue
 
 from helpers import data, plots, profiles, results
+from helpers.glue import glue
 from helpers.gradcheck import ROUNDING_TOL, relative_error
 
 run = profiles.setup(

@@ -47,10 +47,10 @@ profile = None
 import math
 
 import numpy as np
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.convex_optimization import gradient, logistic_problem, loss
 
 run = profiles.setup(

@@ -47,10 +47,10 @@ import math
 
 import numpy as np
 from IPython.display import Markdown, display
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.convex_optimization import (
     gradient,
     logistic_problem,

@@ -50,10 +50,10 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
-from myst_nb import glue
 from threadpoolctl import threadpool_limits
 
 from helpers import plots, profiles, results
+from helpers.glue import glue
 from helpers.lessons.convex_optimization import (
     error_rate,
     fitted_slope,

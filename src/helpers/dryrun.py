@@ -12,16 +12,21 @@ run, so the whole ``gpu`` configuration (full-size models, batches and data) is 
 for a few updates: shape, dtype and memory errors show up in minutes instead of after an
 hour of GPU time. Loops inside loops multiply: an epoch loop over a capped batch loop counts
 epochs x batches. Evaluation sweeps that would take long at full scale are capped the same
-way with ``what="evaluations"``; they are timed but not counted as updates.
+way with ``what="evaluations"``; they are timed but not counted as updates. An epoch loop
+that early stopping may end is written ``capped(..., may_stop_early=True)``: its counts are
+upper bounds, and the table says "at most".
 
     python -m helpers.dryrun [NOTEBOOK ...] [--updates 3] [-p NAME VALUE]
 
-runs each notebook (default: those of chapters that use ``capped``) at the ``gpu`` profile
-on this CPU with the checks switched off (``PYTHONOPTIMIZE=1`` removes ``assert``
-statements: two updates cannot meet a bound on a trained model's loss), writes nothing
-into the book, and prints one row per notebook: the updates the full run would make, the
-seconds per update here, the training time that implies on this CPU, and the peak memory.
-A session that is lent a GPU plans its runs from that table.
+runs each notebook (a chapter's name stands for its sections; default: every notebook) at
+the ``gpu`` profile on this CPU with the checks switched off (``PYTHONOPTIMIZE=1`` removes
+``assert`` statements: two updates cannot meet a bound on a trained model's loss), writes
+nothing into the book, and prints one row per notebook: the updates the full run would
+make, the seconds per update here, the training time that implies on this CPU, and the
+peak memory. A notebook without a capped loop (its full scale takes a minute or two on a
+CPU) runs whole, and its row says so. ``-p`` values are checked as the runner checks them
+and reach the notebooks that declare them. A session that is lent a GPU plans its runs
+from that table.
 """
 
 from __future__ import annotations
@@ -65,12 +70,14 @@ class _Loop:
     what: str
     full: int | None
     seconds: list[float]
+    bound: bool = False  # full is an upper bound: a loop in or around it may stop early
 
 
 @dataclass
 class _Frame:
     full: int | None  # iterations of the uncapped loop (None: unknown)
     what: str
+    bound: bool = False  # the loop may stop before ``full`` (early stopping)
     seconds: list[float] = field(default_factory=list)
     iteration: int = 0  # the item being run now
     inner: list[_Loop] = field(default_factory=list)  # loops run in its first iteration
@@ -84,15 +91,16 @@ _recorded = count()
 class _Capped:
     """The first ``limit`` items of ``iterable``, timed; recorded when the loop ends."""
 
-    def __init__(self, iterable: Iterable, limit: int, total: int | None, what: str):
-        self.iterable, self.limit, self.what = iterable, limit, what
+    def __init__(self, iterable: Iterable, limit: int, total: int | None, what: str,
+                 bound: bool):
+        self.iterable, self.limit, self.what, self.bound = iterable, limit, what, bound
         self.full = total if total is not None else _length(iterable)
 
     def __len__(self) -> int:  # for tqdm's bar
         return self.limit if self.full is None else min(self.limit, self.full)
 
     def __iter__(self) -> Iterator:
-        frame = _Frame(self.full, self.what)
+        frame = _Frame(self.full, self.what, self.bound)
         _active.append(frame)
         items = iter(self.iterable)
         try:
@@ -120,12 +128,12 @@ def _finish(frame: _Frame) -> None:
     made.
     """
     if not frame.has_inner:
-        loops = [_Loop(frame.what, frame.full, frame.seconds)]
+        loops = [_Loop(frame.what, frame.full, frame.seconds, frame.bound)]
     else:
         loops = [_Loop(inner.what,
                        None if frame.full is None or inner.full is None
                        else frame.full * inner.full,
-                       inner.seconds)
+                       inner.seconds, inner.bound or frame.bound)
                  for inner in frame.inner]
     if _active:
         parent = _active[-1]
@@ -154,19 +162,23 @@ def _record(loop: _Loop) -> None:
         "what": loop.what,
         "iterations_run": len(loop.seconds),
         "full_iterations": loop.full,
+        "upper_bound": loop.bound,
         "seconds_per_iteration": statistics.median(timed) if timed else None,
     })
 
 
-def capped(iterable: Iterable, *, total: int | None = None, what: What = "updates"):
+def capped(iterable: Iterable, *, total: int | None = None, what: What = "updates",
+           may_stop_early: bool = False):
     """``iterable`` itself, or in a dry run its first few items, timed (module docstring).
 
     ``total`` is the length of the full loop where ``len(iterable)`` cannot tell it.
+    ``may_stop_early``: the full run may leave the loop before its end (early stopping),
+    so its length, and every count it multiplies, is an upper bound ("at most").
     """
     limit = iterations()
     if limit is None:
         return iterable
-    return _Capped(iterable, limit, total, what)
+    return _Capped(iterable, limit, total, what, may_stop_early)
 
 
 # ----------------------------------------------------------------------------- the command
@@ -183,6 +195,8 @@ class Row:
     seconds_per_update: float | None = None
     training_s: float | None = 0.0
     evaluation_s: float | None = 0.0
+    capped_loops: int = 0  # none: the notebook ran whole, as at full scale
+    upper_bound: bool = False  # the counts are upper bounds (a loop may stop early)
 
 
 def summarize(name: str, status: str, detail: str, wall_s: float, peak_rss: int | None,
@@ -190,6 +204,8 @@ def summarize(name: str, status: str, detail: str, wall_s: float, peak_rss: int 
     """One notebook's row from its dry-loop records (None where a loop's length is unknown)."""
     row = Row(name, status, detail, wall_s, peak_rss)
     for entry in (e for e in records if e["kind"] == "dry_loop"):
+        row.capped_loops += 1
+        row.upper_bound |= bool(entry.get("upper_bound"))
         full, each = entry["full_iterations"], entry["seconds_per_iteration"]
         cost = None if full is None or each is None else full * each
         if entry["what"] == "updates":
@@ -218,22 +234,29 @@ def table(rows: list[Row]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        updates = "unknown" if r.updates is None else f"{r.updates:,}"
+        updates = ("runs whole" if not r.capped_loops
+                   else "unknown" if r.updates is None
+                   else f"at most {r.updates:,}" if r.upper_bound else f"{r.updates:,}")
+        training = duration(r.training_s)
+        if r.upper_bound and r.training_s is not None:
+            training = f"at most {training}"
         per = "–" if r.seconds_per_update is None else f"{r.seconds_per_update:.3g}"
         status = r.status if not r.detail else f"{r.status}: {r.detail}"
-        lines.append(f"| {r.name} | {updates} | {per} | {duration(r.training_s)} "
+        lines.append(f"| {r.name} | {updates} | {per} | {training} "
                      f"| {duration(r.evaluation_s)} | {format_bytes(r.peak_rss)} "
                      f"| {status} ({r.wall_s:.0f} s) |")
     return "\n".join(lines)
 
 
-def _uses_capped(path: Path) -> bool:
-    return "capped(" in path.read_text("utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     from helpers import run as runner
-    from helpers.structure import find_root, notebook_name, results_path, source_notebooks
+    from helpers.structure import (
+        BookError,
+        find_root,
+        notebook_name,
+        results_path,
+        source_notebooks,
+    )
 
     parser = argparse.ArgumentParser(prog="python -m helpers.dryrun", description=__doc__
                                      .split("\n\n")[0])
@@ -247,31 +270,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.updates < 1:
         parser.error("--updates must be at least 1")
-    root = find_root(Path.cwd())
-    sources = ([p for n in args.notebooks for p in runner.resolve_notebooks(root, n)]
-               if args.notebooks
-               else [s for s in source_notebooks(root) if _uses_capped(s.with_suffix(".py"))])
-    if not sources:
-        parser.error("no notebook uses capped(): nothing to dry-run")
+    try:
+        root = find_root(Path.cwd())
+        sources = ([p for n in args.notebooks for p in runner.resolve_notebooks(root, n)]
+                   or source_notebooks(root))
+        parameters = runner.checked_parameters(sources, args.parameter)  # as the runner does
+    except BookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     os.environ.update({DRY_RUN_ENV: str(args.updates), "PYTHONOPTIMIZE": "1",
                        "NB_DEVICE": os.environ.get("NB_DEVICE", "cpu")})
     rows = []
     with tempfile.TemporaryDirectory(prefix="dryrun-") as scratch:
+        plan = runner.Plan(root, Path(scratch) / "out", Path(scratch) / "results",
+                           Path(scratch) / "logs", "gpu", parameters, args.timeout,
+                           args.timeout)
         for source in sources:
             name = notebook_name(root, source)
-            known = runner.notebook_parameters(source)  # -p applies where the name exists
-            parameters = {key: known[key].check(text) for key, text in args.parameter
-                          if key in known}
-            plan = runner.Plan(root, Path(scratch) / "out", Path(scratch) / "results",
-                               Path(scratch) / "logs", "gpu", parameters, args.timeout,
-                               args.timeout)
-            outcome = runner.execute(source, plan)
-            provenance = runner.recorded_provenance(results_path(root, name, plan.results_dir))
+            outcome = runner.execute(source, plan)  # each gets the -p values it declares
+            try:
+                provenance = runner.recorded_provenance(
+                    results_path(root, name, plan.results_dir))
+            except (OSError, ValueError):  # it failed before writing one: the row says so
+                provenance = {}
             rows.append(summarize(name, outcome.status, outcome.detail, outcome.wall_time_s,
                                   provenance.get("peak_rss_bytes"), outcome.results))
     print(table(rows))
     return 0 if all(r.status == "ok" for r in rows) else 1
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -733,6 +733,31 @@ def _check_timeout(timeout: float | None) -> None:
                           "(leave it out for the profile's default)")
 
 
+def checked_parameters(selected: list[Path], given: list[tuple[str, str]]) -> dict[str, Any]:
+    """The -p values, each checked by every selected notebook that declares it. An error if
+    a notebook has no `profile` parameter, or if no selected notebook declares a name."""
+    parameters: dict[str, Any] = {}
+    for source in selected:
+        declared = notebook_parameters(source)
+        if "profile" not in declared:
+            raise RunnerError(
+                f"{source.name} has no `profile = None` in a cell tagged 'parameters'; "
+                "every notebook needs one (see the README)"
+            )
+        for name, text in given:
+            if name in declared:
+                parameters[name] = declared[name].check(text)
+    unknown = sorted({name for name, _ in given} - set(parameters))
+    if unknown and len(selected) == 1:
+        raise RunnerError(
+            f"{selected[0].name} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(notebook_parameters(selected[0]))}"
+        )
+    if unknown:  # a chapter's -p reaches the sections that declare it, but one must
+        raise RunnerError(f"no notebook selected has a parameter {', '.join(map(repr, unknown))}")
+    return parameters
+
+
 def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], list[Path]]:
     """Check every input before anything runs; return the plan, what to run, what to reuse."""
     profile = _requested_profile(args.profile)
@@ -756,25 +781,7 @@ def plan_runs(args: argparse.Namespace, root: Path) -> tuple[Plan, list[Path], l
     selected = [path for name in args.notebooks for path in resolve_notebooks(root, name)]
     if not selected:
         selected = source_notebooks(root)
-    parameters: dict[str, Any] = {}
-    for source in selected:
-        declared = notebook_parameters(source)
-        if "profile" not in declared:
-            raise RunnerError(
-                f"{source.name} has no `profile = None` in a cell tagged 'parameters'; "
-                "every notebook needs one (see the README)"
-            )
-        for name, text in args.parameter:  # checked by every notebook that declares it
-            if name in declared:
-                parameters[name] = declared[name].check(text)
-    unknown = sorted({name for name, _ in args.parameter} - set(parameters))
-    if unknown and len(selected) == 1:
-        raise RunnerError(
-            f"{selected[0].name} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are: {', '.join(notebook_parameters(selected[0]))}"
-        )
-    if unknown:  # a chapter's -p reaches the sections that declare it, but one must
-        raise RunnerError(f"no notebook selected has a parameter {', '.join(map(repr, unknown))}")
+    parameters = checked_parameters(selected, args.parameter)
     plan = Plan(root, output_dir, results_dir, root / LOG_DIR, profile, parameters,
                 args.timeout, DEFAULT_TIMEOUT_S[concrete or profiles.AUTO])
     if args.notebooks or args.all:

@@ -164,7 +164,7 @@ def fit(make, seed: int, fm: dict, max_epochs: int, patience: int,
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(seed)
     best, best_state, best_epoch = -1.0, None, 0
-    for epoch in capped(range(1, max_epochs + 1)):
+    for epoch in capped(range(1, max_epochs + 1), may_stop_early=True):
         train_epoch(model, opt, *fm["train"], 32, gen, augment)
         val = accuracy(model, *fm["val"])
         if val > best:

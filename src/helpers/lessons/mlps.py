@@ -142,6 +142,9 @@ def mlp_like(state: dict, dtype) -> MLP:
 
 # --- from 03_mlps/02_training.py
 
+from helpers.dryrun import capped
+
+
 def sgd_epoch(model: MLP, X, y, batch_size: int, lr: float, rng,
               after_update=None) -> float:
     """One pass over (X, y) in a random order; returns the mean mini-batch loss.
@@ -149,7 +152,7 @@ def sgd_epoch(model: MLP, X, y, batch_size: int, lr: float, rng,
     Calls `after_update()`, if given, after every update."""
     order = rng.permutation(len(y))
     losses = []
-    for start in range(0, len(y), batch_size):
+    for start in capped(range(0, len(y), batch_size)):
         rows = order[start : start + batch_size]
         losses.append(model.loss(X[rows], y[rows]))
         model.backward()
@@ -179,7 +182,7 @@ def train(model: MLP, fm: dict, batch_size: int, lr: float, max_epochs: int,
             probe_seconds += time.perf_counter() - tick
 
     best_acc, best_epoch, best_state, clock = -1.0, 0, model.state(), 0.0
-    for epoch in range(1, max_epochs + 1):
+    for epoch in capped(range(1, max_epochs + 1), may_stop_early=True):
         start, probed_before = time.perf_counter(), probe_seconds
         log["loss"].append(sgd_epoch(model, X, y, batch_size, lr, rng, probe))
         clock += time.perf_counter() - start - (probe_seconds - probed_before)
@@ -192,7 +195,8 @@ def train(model: MLP, fm: dict, batch_size: int, lr: float, max_epochs: int,
             break
     model.load(best_state)
     return {
-        "batch_size": batch_size, "log": log, "fine": fine, "best_epoch": best_epoch,
+        "batch_size": batch_size, "log": log, "fine": fine, "probe_every": probe_every,
+        "best_epoch": best_epoch,
         "epochs_run": epoch,
         "hit_cap": epoch == max_epochs and best_epoch > max_epochs - patience,
         "updates": best_epoch * math.ceil(len(y) / batch_size),
@@ -206,6 +210,8 @@ def train(model: MLP, fm: dict, batch_size: int, lr: float, max_epochs: int,
 
 import torch
 from torch import nn
+
+from helpers.dryrun import capped
 
 HULL_BENDS, HULL_WIDTH = 128, 32  # the widths of the two hidden layers
 HULL_BATCH, HULL_LR = 64, 3e-3  # mini-batch, Adam's learning rate
@@ -292,7 +298,7 @@ def train_hull_batched(params: dict, X, Y, sizes, steps: int, gen: torch.Generat
     M = len(sizes)
     bn_state = fresh_bn_state(M, params["W1"].dtype)
     opt, schedule = hull_optimizer(p.values(), steps, make)
-    for _ in range(steps):
+    for _ in capped(range(steps)):  # the range itself, except in a dry run (section 2)
         rows = (torch.rand(M, HULL_BATCH, generator=gen) * sizes[:, None]).long()
         xb, yb = X.gather(1, rows), Y.gather(1, rows)
         pred = hull_forward(p, xb[..., None], bn_state, True)[..., 0]
@@ -325,7 +331,7 @@ def hull_module(params: dict, m: int) -> nn.Sequential:
 def train_hull_one(params: dict, m: int, X, Y, sizes, steps: int, gen: torch.Generator):
     net = hull_module(params, m)
     opt, schedule = hull_optimizer(net.parameters(), steps)
-    for _ in range(steps):
+    for _ in capped(range(steps)):
         draws = torch.rand(len(sizes), HULL_BATCH, generator=gen)  # as in the batch
         rows = (draws * sizes[:, None]).long()[m]  # ... of which it uses its own row
         loss = ((net(X[m, rows][:, None])[:, 0] - Y[m, rows]) ** 2).mean()
