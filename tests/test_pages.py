@@ -60,6 +60,7 @@ def test_number_formats() -> None:
     assert pages.format_number(True) == "True"
     assert pages.format_duration(754.2) == "12\u00a0min\u00a034\u00a0s"  # never split
     assert pages.format_duration(3.14) == "3.1\u00a0s"
+    assert pages.format_duration(77_222) == "21\u00a0h\u00a027\u00a0min"  # a dry run's estimate
     assert pages.format_bytes(312_000_000) == "312\u00a0MB"
     assert pages.format_bytes(None) == "not recorded"
     assert pages.short_device("CPU: AMD EPYC 7B13 (2 logical cores)") == "CPU, 2\u00a0cores"

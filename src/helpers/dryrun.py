@@ -237,13 +237,15 @@ def table(rows: list[Row]) -> str:
         updates = ("runs whole" if not r.capped_loops
                    else "unknown" if r.updates is None
                    else f"at most {r.updates:,}" if r.upper_bound else f"{r.updates:,}")
-        training = duration(r.training_s)
+        training, evaluations = duration(r.training_s), duration(r.evaluation_s)
         if r.upper_bound and r.training_s is not None:
             training = f"at most {training}"
+        if not r.capped_loops:  # it ran whole: nothing to extrapolate
+            training = evaluations = "–"
         per = "–" if r.seconds_per_update is None else f"{r.seconds_per_update:.3g}"
         status = r.status if not r.detail else f"{r.status}: {r.detail}"
         lines.append(f"| {r.name} | {updates} | {per} | {training} "
-                     f"| {duration(r.evaluation_s)} | {format_bytes(r.peak_rss)} "
+                     f"| {evaluations} | {format_bytes(r.peak_rss)} "
                      f"| {status} ({r.wall_s:.0f} s) |")
     return "\n".join(lines)
 

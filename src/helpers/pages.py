@@ -147,7 +147,9 @@ NBSP = "\u00a0"  # keeps a number with its unit when a narrow table column wraps
 
 def format_duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
-    text = f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
+    hours, mins = divmod(minutes, 60)
+    text = (f"{hours} h {mins:02d} min" if hours
+            else f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s")
     return text.replace(" ", NBSP)
 
 
