@@ -242,7 +242,7 @@ for B in BATCH_SIZES:
     fine = study[B]["fine"]  # (updates, validation accuracy), every tenth of an epoch
     updates_to_reach[B] = next((u for u, acc in zip(fine["updates"], fine["val_acc"],
                                                     strict=True) if acc >= reach_acc),
-                               math.nan)  # nan: never reached (only a dry run's few updates)
+                               math.nan)  # nan: never reached (in a dry run only)
 updates = [study[B]["updates"] for B in BATCH_SIZES]
 assert study[1]["updates"] > study[50]["updates"]  # noisy single-image steps need more
 if run.profile != "smoke":
