@@ -46,16 +46,22 @@ def third_party_imports(path) -> set[str]:
     return {m for m in found if m not in sys.stdlib_module_names and m != "helpers"} - KERNEL
 
 
-def test_runtime_modules_import_only_runtime_dependencies():
+def not_runtime_imports(paths, relative_to) -> set[str]:
+    """``path: module`` for each third-party import of ``paths`` that the runtime
+    dependencies (what the Colab cell installs) do not provide."""
     runtime = names(project()["dependencies"])
-    modules = [p for p in SRC.rglob("*.py") if p.stem not in BOOK_TOOLS]
-    assert len(modules) > 8
-    missing = {
-        f"{p.relative_to(SRC)}: {m}"
-        for p in modules
+    return {
+        f"{p.relative_to(relative_to)}: {m}"
+        for p in paths
         for m in third_party_imports(p)
         if DISTRIBUTIONS.get(m, m).lower() not in runtime
     }
+
+
+def test_runtime_modules_import_only_runtime_dependencies():
+    modules = [p for p in SRC.rglob("*.py") if p.stem not in BOOK_TOOLS]
+    assert len(modules) > 8
+    missing = not_runtime_imports(modules, SRC)
     assert not missing, f"imported by a notebook's helpers but not a runtime dependency: {missing}"
 
 
@@ -70,13 +76,7 @@ def test_the_book_stack_is_an_extra_not_a_runtime_dependency():
 def test_notebooks_import_only_runtime_dependencies():
     """What the Colab cell installs is enough to run every notebook: no notebook imports the
     book stack (myst-nb's glue comes through helpers.glue, which works without it)."""
-    runtime = names(project()["dependencies"])
     notebooks = sorted((REPO_ROOT / "notebooks").glob("*/*.py"))
     assert len(notebooks) >= 40
-    missing = {
-        f"{p.relative_to(REPO_ROOT)}: {m}"
-        for p in notebooks
-        for m in third_party_imports(p)
-        if DISTRIBUTIONS.get(m, m).lower() not in runtime
-    }
+    missing = not_runtime_imports(notebooks, REPO_ROOT)
     assert not missing, f"imported by a notebook but not a runtime dependency: {missing}"

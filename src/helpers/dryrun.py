@@ -300,5 +300,6 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     return 0 if all(r.status == "ok" for r in rows) else 1
 
+
 if __name__ == "__main__":
     sys.exit(main())
