@@ -94,3 +94,19 @@ def test_a_corrupt_results_file_names_the_line(tmp_path: Path) -> None:
     path.write_text('{"kind": "value", "name": "a", "value": 1}\nnot json\n')
     with pytest.raises(ValueError, match=r"r.jsonl:2"):
         results.read_records(path)
+
+
+def test_a_dry_run_leaves_out_a_number_its_capped_sweep_did_not_measure(
+        results_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import dryrun
+
+    monkeypatch.setenv(dryrun.DRY_RUN_ENV, "3")
+    results.record("sweep_mean", float("nan"))  # grid points past the cap stay NaN
+    results.record("sweep_in_domain", np.float32(97.5))  # measured: recorded as usual
+    with pytest.raises(ValueError, match="finite"):  # infinity is no unmeasured point
+        results.record("sweep_ratio", float("inf"))
+    names = [json.loads(line)["name"] for line in results_file.read_text().splitlines()]
+    assert names == ["sweep_in_domain"]
+    monkeypatch.delenv(dryrun.DRY_RUN_ENV)  # in a real run the NaN is an error
+    with pytest.raises(ValueError, match="finite"):
+        results.record("sweep_mean", float("nan"))

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers import data, dryrun, plots, profiles, results
+from helpers import data, plots, profiles, results
 from helpers.dryrun import capped
 from helpers.exactness import float32_exact
 from helpers.glue import glue
@@ -318,34 +318,27 @@ ax.set(xlabel="rotation angle (degrees, counter-clockwise)", ylabel="test accura
 ax.legend(fontsize=8)
 plots.glue_figure("fig_angles", fig)
 
-def record(name: str, value: float, **kwargs):
-    """Record a sweep's number. Only a dry run leaves grid points unmeasured (NaN): there
-    they are left out; in a real run a NaN is an error, as results.record makes it."""
-    if np.isfinite(value) or dryrun.iterations() is None:
-        results.record(name, value, **kwargs)
-
-
 one_px = [(centre + di, centre + dj) for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1))]
 for name, h in heat.items():
     key = KEYS[name]
-    record(f"sweep_{key}_one_step", float(np.mean([h[p] for p in one_px])),
-           unit="%", description="mean accuracy one grid step from the centre")
+    results.record(f"sweep_{key}_one_step", float(np.mean([h[p] for p in one_px])),
+                   unit="%", description="mean accuracy one grid step from the centre")
     corners = h[[0, 0, -1, -1], [0, -1, 0, -1]]
-    record(f"sweep_{key}_corner", float(np.mean(corners)), unit="%",
-           description="mean accuracy at the shifts (±8, ±8)")
-    record(f"sweep_{key}_mean", float(h.mean()), unit="%",
-           description="mean accuracy over the whole shift grid")
-    record(f"sweep_{key}_vertical4", float(vertical4[name]), unit="%",
-           description="mean accuracy, shifted 4 px up or down")
-    record(f"sweep_{key}_horizontal4", float(horizontal4[name]), unit="%",
-           description="mean accuracy, shifted 4 px left or right")
+    results.record(f"sweep_{key}_corner", float(np.mean(corners)), unit="%",
+                   description="mean accuracy at the shifts (±8, ±8)")
+    results.record(f"sweep_{key}_mean", float(h.mean()), unit="%",
+                   description="mean accuracy over the whole shift grid")
+    results.record(f"sweep_{key}_vertical4", float(vertical4[name]), unit="%",
+                   description="mean accuracy, shifted 4 px up or down")
+    results.record(f"sweep_{key}_horizontal4", float(horizontal4[name]), unit="%",
+                   description="mean accuracy, shifted 4 px left or right")
     acc = angle_acc[name]  # the smallest rotation, either way, that halves the accuracy
     below = [min(a, 360 - a) for a, v in zip(ANGLES, acc, strict=True)
              if v < acc[0] / 2]
-    record(f"angle_{key}_half_width", min(below, default=180), unit="degrees",
-           description="smallest rotation at which accuracy falls below half")
-    record(f"sweep_{key}_in_domain", float(h[centre, centre]), unit="%",
-           description="accuracy on the unshifted sweep images")
+    results.record(f"angle_{key}_half_width", min(below, default=180), unit="degrees",
+                   description="smallest rotation at which accuracy falls below half")
+    results.record(f"sweep_{key}_in_domain", float(h[centre, centre]), unit="%",
+                   description="accuracy on the unshifted sweep images")
 drops = [float(100 * (1 - vertical4[n] / heat[n][centre, centre]))
          for n in ARCHITECTURES]
 glue("sweep_up_down_loss_min", min(drops), display=False)

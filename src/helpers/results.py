@@ -104,12 +104,28 @@ def _glue(name: str, value: Any) -> None:
     glue(name, value, display=False)
 
 
+def _unmeasured_in_dry_run(value: Any) -> bool:
+    """A NaN in a dry run (``helpers.dryrun``): a capped sweep measured only its first
+    points and left the others NaN, and so are the numbers drawn from them. In a real run
+    a NaN is an error (``_plain``)."""
+    try:
+        if not math.isnan(value):
+            return False
+    except TypeError:  # a string, or something _plain refuses
+        return False
+    from helpers import dryrun
+
+    return dryrun.iterations() is not None
+
+
 def record(name: str, value: Any, *, unit: str = "", description: str = "") -> None:
     """Record a headline number (and glue it as ``name``).
 
-    It returns nothing, so that a cell ending in a ``record`` call shows no stray number in
-    the rendered page."""
+    In a dry run, a number left NaN by a capped sweep is not recorded. It returns nothing,
+    so that a cell ending in a ``record`` call shows no stray number in the rendered page."""
     _check_name(name)
+    if _unmeasured_in_dry_run(value):
+        return
     plain = _plain(value, name)
     _emit({"kind": "value", "name": name, "value": plain, "unit": unit,
            "description": description})
